@@ -1,0 +1,60 @@
+"""xspec_ds: xarray-native 1-D spectral likelihood analysis for gamma-ray and X-ray astronomy.
+
+A spectrum dataset is an `xarray.Dataset`; `SpectrumDataset` (Gammapy's seed API) and the
+``ds.spectrum`` accessor are two thin views on it.
+"""
+
+from . import accessor  # noqa: F401  (registers ds.spectrum)
+from .axes import MapAxis, SpectrumGeom
+from .dataset import SpectrumDataset
+from .fit import Datasets, Fit, FitResult
+from .gti import GTI
+from .models import (
+    BrokenPowerLawSpectralModel,
+    CompoundSpectralModel,
+    ConstantSpectralModel,
+    ExpCutoffPowerLawSpectralModel,
+    FoVBackgroundModel,
+    LogParabolaSpectralModel,
+    Models,
+    Parameter,
+    Parameters,
+    PowerLaw2SpectralModel,
+    PowerLawNormSpectralModel,
+    PowerLawSpectralModel,
+    ScaleSpectralModel,
+    SkyModel,
+    SmoothBrokenPowerLawSpectralModel,
+    SpectralModel,
+    TemplateSpectralModel,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "MapAxis",
+    "SpectrumGeom",
+    "SpectrumDataset",
+    "GTI",
+    "Fit",
+    "FitResult",
+    "Datasets",
+    "Parameter",
+    "Parameters",
+    "SpectralModel",
+    "PowerLawSpectralModel",
+    "PowerLaw2SpectralModel",
+    "LogParabolaSpectralModel",
+    "ExpCutoffPowerLawSpectralModel",
+    "BrokenPowerLawSpectralModel",
+    "SmoothBrokenPowerLawSpectralModel",
+    "ConstantSpectralModel",
+    "TemplateSpectralModel",
+    "ScaleSpectralModel",
+    "CompoundSpectralModel",
+    "PowerLawNormSpectralModel",
+    "SkyModel",
+    "FoVBackgroundModel",
+    "Models",
+]

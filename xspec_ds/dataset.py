@@ -1,0 +1,641 @@
+"""`SpectrumDataset`: the seed's object API on top of an `xarray.Dataset`.
+
+The class is thin: it holds the Dataset (``.data``) and the models, and delegates every
+formula to a module that owns it (`xspec_ds.forward`, `xspec_ds.stats`, `xspec_ds.ops`,
+`xspec_ds.io`, `xspec_ds.plotting`). The ``ds.spectrum`` accessor returns one of these as a
+view on a Dataset (no copy).
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+
+import astropy.units as u
+import numpy as np
+import xarray as xr
+
+from . import forward, stats
+from .axes import MapAxis, SpectrumGeom, axis_from_dataset, overlap_matrix
+from .containers import as_dataarray, build_dataset, table_from_text, validate_dataset
+from .gti import GTI
+from .models import FoVBackgroundModel, Models, SkyModel, make_name
+from .models.spectral import ENERGY_UNIT
+
+__all__ = ["SpectrumDataset", "SpectrumEvaluator", "get_random_state"]
+
+CM2S = u.Unit("cm2 s")
+_ARRAY_NAMES = ("counts", "exposure", "background", "edisp", "mask_safe", "mask_fit")
+
+
+def get_random_state(random_state):
+    """An int seed, ``numpy.random.Generator``/``RandomState``, ``"random-seed"`` or ``"global-rng"``
+    -> a random generator (an int gives numpy's ``RandomState(seed)``, as Gammapy)."""
+    if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
+        return random_state
+    if random_state == "random-seed":
+        return np.random.RandomState(None)
+    if random_state == "global-rng":
+        return np.random.mtrand._rand
+    if isinstance(random_state, (int, np.integer)):
+        return np.random.RandomState(int(random_state))
+    raise ValueError(f"invalid random_state {random_state!r}: use an int, a numpy Generator/RandomState, "
+                     "'random-seed' or 'global-rng'")
+
+
+class _HotArrays:
+    """Numpy views of a Dataset's arrays in canonical units, for the likelihood hot path."""
+
+    __slots__ = ("keys", "counts", "background", "exposure", "edisp", "mask", "e_lo", "e_hi", "nodes")
+
+    def __init__(self, ds: xr.Dataset, keys):
+        v = ds.variables
+        self.keys = keys
+        self.counts = np.asarray(v["counts"].values, dtype=np.float64) if "counts" in v else None
+        self.background = np.asarray(v["background"].values, dtype=np.float64) if "background" in v else None
+        if "exposure" in v:
+            scale = u.Unit(v["exposure"].attrs.get("units", "m2 s")).to(CM2S)
+            self.exposure = np.asarray(v["exposure"].values, dtype=np.float64) * scale
+            edges = axis_from_dataset(ds, "energy_true").edges.to_value(ENERGY_UNIT)
+            self.e_lo, self.e_hi = edges[:-1], edges[1:]
+        else:
+            self.exposure = self.e_lo = self.e_hi = None
+        self.edisp = np.asarray(v["edisp"].values, dtype=np.float64) if "edisp" in v else None
+        mask = None
+        for m in ("mask_safe", "mask_fit"):
+            if m in v:
+                mv = np.asarray(v[m].values, dtype=bool)
+                mask = mv if mask is None else mask & mv
+        self.mask = mask
+        self.nodes = {}
+
+
+class SpectrumEvaluator:
+    """Computes ``npred_signal`` of one sky model on one dataset (Gammapy's ``MapEvaluator``).
+
+    It keeps the quadrature nodes for the dataset's true-energy bins, so repeated evaluations
+    during a fit cost one model evaluation, one product and one matrix-vector fold.
+    """
+
+    def __init__(self, model: SkyModel, dataset: "SpectrumDataset"):
+        self.model = model
+        self.dataset = dataset
+
+    def _nodes(self, hot: _HotArrays):
+        key = id(self.model.spectral_model)
+        if key not in hot.nodes:
+            hot.nodes[key] = forward.nodes_for(self.model.spectral_model, hot.e_lo, hot.e_hi)
+        return hot.nodes[key]
+
+    def compute_flux(self) -> np.ndarray:
+        hot = self.dataset._hot()
+        return forward.integrate_flux(self.model.spectral_model, hot.e_lo, hot.e_hi, self._nodes(hot))
+
+    def compute_npred(self) -> np.ndarray:
+        hot = self.dataset._hot()
+        if hot.exposure is None:
+            raise ValueError(f"dataset {self.dataset.name!r} has no exposure: cannot predict signal counts")
+        flux = forward.integrate_flux(self.model.spectral_model, hot.e_lo, hot.e_hi, self._nodes(hot))
+        return forward.npred_signal(flux, hot.exposure, hot.edisp)
+
+    def compute_npred_deriv(self, params) -> np.ndarray:
+        """``d npred_signal / d p.value`` for each parameter in ``params``: shape (k, n_reco)."""
+        hot = self.dataset._hot()
+        dflux = self.model.spectral_model._integral_deriv(hot.e_lo, hot.e_hi, params, self._nodes(hot))
+        return forward.npred_signal(dflux, hot.exposure, hot.edisp)
+
+
+class SpectrumDataset:
+    """Spectrum dataset for likelihood fitting (the seed API of Gammapy's ``SpectrumDataset``).
+
+    Parameters
+    ----------
+    models : `Models`, `SkyModel`, `SpectralModel` or list, optional
+    counts, background, mask_safe, mask_fit : `xarray.DataArray`, dims ``("energy",)``
+    exposure : `xarray.DataArray`, dims ``("energy_true",)``, unit area x time
+    edisp : `xarray.DataArray`, dims ``("energy_true", "energy")``
+    name : str, optional
+    gti : `GTI`, optional
+    meta_table : `astropy.table.Table`, optional
+    livetime : Quantity, optional
+
+    Examples
+    --------
+    >>> import xspec_ds as xs
+    >>> axis = xs.MapAxis.from_energy_bounds("0.1 TeV", "100 TeV", 30)
+    >>> ds = xs.SpectrumDataset.create(axis)
+    >>> ds.counts.dims
+    ('energy',)
+    """
+
+    stat_type = "cash"
+    tag = "SpectrumDataset"
+    psf = None
+    mask_safe_psf = None
+
+    def __init__(self, models=None, counts=None, exposure=None, background=None, edisp=None, mask_safe=None,
+                 mask_fit=None, name=None, gti=None, meta_table=None, livetime=None, **kwargs):
+        data = kwargs.pop("_data", None)
+        arrays = {"counts": counts, "exposure": exposure, "background": background, "edisp": edisp,
+                  "mask_safe": mask_safe, "mask_fit": mask_fit}
+        arrays.update({k: kwargs.pop(k) for k in list(kwargs) if k in ("counts_off", "acceptance", "acceptance_off")})
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected argument(s) {sorted(kwargs)}")
+        if data is None:
+            data = build_dataset(arrays, name=name or make_name(), gti=gti, meta_table=meta_table, livetime=livetime)
+        self._init_view(data)
+        self.models = models
+
+    def _init_view(self, data: xr.Dataset) -> None:
+        self._data = data
+        self._cache = None
+        self._evaluators = {}
+        self._models = Models()
+
+    @classmethod
+    def from_xarray(cls, data: xr.Dataset, models=None, validate: bool = True) -> "SpectrumDataset":
+        """A view on an existing `xarray.Dataset` (no copy); validates it unless told not to."""
+        if not isinstance(data, xr.Dataset):
+            raise TypeError(f"expected an xarray.Dataset, got {type(data).__name__}")
+        if validate:
+            validate_dataset(data)
+        new = cls.__new__(cls)
+        new._init_view(data)
+        new.models = models
+        return new
+
+    # data access ------------------------------------------------------------------------
+    @property
+    def data(self) -> xr.Dataset:
+        """The backing `xarray.Dataset`."""
+        return self._data
+
+    def _get(self, name):
+        return self._data[name] if name in self._data.variables else None
+
+    def _set(self, name, value):
+        if value is None:
+            if name in self._data.variables:
+                del self._data[name]
+        else:
+            axes = {d: axis_from_dataset(self._data, d) for d in ("energy", "energy_true") if d in self._data.dims}
+            da = as_dataarray(name, value, axes)
+            self._data[name] = da.variable
+            try:
+                validate_dataset(self._data)
+            except Exception:
+                del self._data[name]
+                raise
+        self.reset_data_cache()
+
+    counts = property(lambda self: self._get("counts"), lambda self, v: self._set("counts", v), doc="Counts spectrum (energy).")
+    exposure = property(lambda self: self._get("exposure"), lambda self, v: self._set("exposure", v), doc="Exposure (energy_true), area x time.")
+    background = property(lambda self: self._get("background"), lambda self, v: self._set("background", v), doc="Background counts (energy).")
+    edisp = property(lambda self: self._get("edisp"), lambda self, v: self._set("edisp", v), doc="Energy dispersion kernel (energy_true, energy).")
+    mask_safe = property(lambda self: self._get("mask_safe"), lambda self, v: self._set("mask_safe", v), doc="Safe data range (energy).")
+    mask_fit = property(lambda self: self._get("mask_fit"), lambda self, v: self._set("mask_fit", v), doc="Fit range (energy).")
+
+    def _hot(self) -> _HotArrays:
+        """Cached numpy arrays; rebuilt when a variable object or its buffer changes."""
+        v = self._data.variables
+        keys = tuple((id(v[n]), id(v[n]._data)) if n in v else None for n in _ARRAY_NAMES)
+        cache = self._cache
+        if cache is None or cache.keys != keys:
+            cache = self._cache = _HotArrays(self._data, keys)
+        return cache
+
+    def reset_data_cache(self) -> None:
+        """Drop cached arrays and evaluators (they are rebuilt on next use)."""
+        self._cache = None
+        self._evaluators = {}
+
+    @property
+    def name(self) -> str:
+        name = self._data.attrs.get("name")
+        if name is None:
+            name = self._data.attrs["name"] = make_name()
+        return name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._data.attrs["name"] = str(value)
+
+    @property
+    def gti(self) -> GTI | None:
+        return GTI.from_xarray(self._data)
+
+    @gti.setter
+    def gti(self, gti: GTI | None) -> None:
+        for k in ("gti_start", "gti_stop"):
+            if k in self._data.variables:
+                del self._data[k]
+        if gti is not None:
+            for k, var in gti.to_xarray().items():
+                self._data[k] = var
+
+    @property
+    def meta_table(self):
+        text = self._data.attrs.get("meta_table")
+        return table_from_text(text) if text else None
+
+    @meta_table.setter
+    def meta_table(self, table) -> None:
+        from .containers import table_to_text
+
+        if table is None:
+            self._data.attrs.pop("meta_table", None)
+        else:
+            self._data.attrs["meta_table"] = table_to_text(table)
+
+    @property
+    def livetime(self) -> u.Quantity | None:
+        if "livetime" not in self._data.variables:
+            return None
+        return float(self._data["livetime"].values) * u.Unit(self._data["livetime"].attrs.get("units", "s"))
+
+    # geometry ---------------------------------------------------------------------------
+    @property
+    def _energy_axis(self) -> MapAxis:
+        return axis_from_dataset(self._data, "energy")
+
+    @property
+    def _energy_axis_true(self) -> MapAxis:
+        if "energy_true" in self._data.dims:
+            return axis_from_dataset(self._data, "energy_true")
+        return self._energy_axis.copy(name="energy_true")
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        """Shape of the counts (or background) array: ``(n_energy,)`` (a spectrum has no
+        spatial pixels; Gammapy reports ``(n_energy, 1, 1)``)."""
+        arr = self.counts if self.counts is not None else self.background
+        return tuple(arr.shape) if arr is not None else (self._energy_axis.nbin,)
+
+    @property
+    def geoms(self) -> dict:
+        """Geometries: ``geom`` (reco energy), ``geom_exposure`` (true energy), ``geom_edisp``."""
+        geoms = {"geom": SpectrumGeom([self._energy_axis])}
+        if "energy_true" in self._data.dims:
+            geoms["geom_exposure"] = SpectrumGeom([self._energy_axis_true])
+        if self.edisp is not None:
+            geoms["geom_edisp"] = SpectrumGeom([self._energy_axis_true, self._energy_axis])
+        return geoms
+
+    @property
+    def mask(self) -> xr.DataArray | None:
+        """Combined mask: ``mask_safe AND mask_fit`` (None if neither is set)."""
+        ms, mf = self.mask_safe, self.mask_fit
+        if ms is None and mf is None:
+            return None
+        if ms is None:
+            return mf.rename("mask")
+        if mf is None:
+            return ms.rename("mask")
+        return (ms & mf).rename("mask")
+
+    @property
+    def mask_safe_image(self) -> xr.DataArray | None:
+        """Safe mask reduced over energy (True if any bin is safe)."""
+        return None if self.mask_safe is None else self.mask_safe.any("energy")
+
+    @property
+    def mask_safe_edisp(self) -> xr.DataArray | None:
+        """Safe mask on the edisp kernel's reco-energy axis (the reco safe mask of a spectrum)."""
+        if self.mask_safe is None or self.edisp is None:
+            return None
+        return self.mask_safe
+
+    @property
+    def energy_range(self) -> tuple[u.Quantity, u.Quantity]:
+        """(lowest, highest) edge of the safe bins; NaN if no bin is safe."""
+        edges = self._energy_axis.edges
+        ms = self.mask_safe
+        safe = np.ones(edges.size - 1, bool) if ms is None else np.asarray(ms.values, bool)
+        if not safe.any():
+            return np.nan * edges.unit, np.nan * edges.unit
+        idx = np.flatnonzero(safe)
+        return edges[idx[0]], edges[idx[-1] + 1]
+
+    # models -----------------------------------------------------------------------------
+    @property
+    def models(self) -> Models:
+        return self._models
+
+    @models.setter
+    def models(self, models) -> None:
+        self._models = Models(models)
+        self._evaluators = {}
+
+    @property
+    def _sky_models(self) -> list:
+        name = self.name
+        return [m for m in self._models if isinstance(m, SkyModel) and (m.datasets_names is None or name in m.datasets_names)]
+
+    @property
+    def background_model(self) -> FoVBackgroundModel | None:
+        name = self.name
+        for m in self._models:
+            if isinstance(m, FoVBackgroundModel) and name in m.datasets_names:
+                return m
+        return None
+
+    @property
+    def evaluators(self) -> dict:
+        """One `SpectrumEvaluator` per sky model that applies to this dataset."""
+        models = self._sky_models
+        if set(self._evaluators) != {m.name for m in models} or any(
+            self._evaluators[m.name].model is not m for m in models
+        ):
+            self._evaluators = {m.name: SpectrumEvaluator(m, self) for m in models}
+        return self._evaluators
+
+    # predictions ------------------------------------------------------------------------
+    def _as_dataarray(self, values: np.ndarray, name: str) -> xr.DataArray:
+        coords = {k: self._data.coords[k] for k in ("energy", "energy_min", "energy_max")}
+        return xr.DataArray(values, dims=("energy",), coords=coords, name=name, attrs={"units": ""})
+
+    def _npred_signal_values(self, model=None) -> np.ndarray | None:
+        evaluators = self.evaluators
+        if model is not None:
+            if isinstance(model, str):
+                model = self._models[model]
+            return SpectrumEvaluator(model, self).compute_npred()
+        total = None
+        for ev in evaluators.values():
+            npred = ev.compute_npred()
+            total = npred if total is None else total + npred
+        return total
+
+    def _background_factor(self) -> np.ndarray | float:
+        bkg = self.background_model
+        if bkg is None:
+            return 1.0
+        centers = self._energy_axis.center.to_value(ENERGY_UNIT)
+        return bkg.spectral_model._dnde(centers)
+
+    def _npred_background_values(self) -> np.ndarray | None:
+        hot = self._hot()
+        if hot.background is None:
+            return None
+        factor = self._background_factor()
+        return hot.background * factor if not isinstance(factor, float) else hot.background
+
+    def _npred_values(self) -> np.ndarray:
+        signal = self._npred_signal_values()
+        bkg = self._npred_background_values()
+        if signal is None and bkg is None:
+            return np.zeros(self._energy_axis.nbin)
+        return forward.npred_total(signal, bkg)
+
+    def npred(self) -> xr.DataArray:
+        """Predicted source and background counts."""
+        return self._as_dataarray(self._npred_values(), "npred")
+
+    def npred_signal(self, model=None) -> xr.DataArray:
+        """Predicted signal counts of all sky models, or of ``model`` (a SkyModel or its name)."""
+        values = self._npred_signal_values(model)
+        if values is None:
+            values = np.zeros(self._energy_axis.nbin)
+        return self._as_dataarray(values, "npred_signal")
+
+    def npred_background(self) -> xr.DataArray:
+        """Predicted background counts (the background array, scaled by a FoVBackgroundModel if any)."""
+        values = self._npred_background_values()
+        return self._as_dataarray(np.zeros(self._energy_axis.nbin) if values is None else values, "npred_background")
+
+    @property
+    def excess(self) -> xr.DataArray:
+        """``counts - background``."""
+        return (self.counts - self.npred_background()).rename("excess").assign_attrs(units="")
+
+    # statistics -------------------------------------------------------------------------
+    def _stat_array_values(self) -> np.ndarray:
+        hot = self._hot()
+        if hot.counts is None:
+            raise ValueError(f"dataset {self.name!r} has no counts: cannot compute the statistic")
+        return stats.cash(hot.counts, self._npred_values())
+
+    def stat_array(self) -> xr.DataArray:
+        """Cash statistic per reco bin (``stats.cash``)."""
+        return self._as_dataarray(self._stat_array_values(), "stat_array")
+
+    def stat_sum(self) -> float:
+        """Total statistic: sum of `stat_array` over `mask` (all bins if no mask)."""
+        hot = self._hot()
+        stat = self._stat_array_values()
+        return float(np.sum(stat, where=hot.mask)) if hot.mask is not None else float(np.sum(stat))
+
+    def _stat_gradient(self, params) -> tuple[float, np.ndarray]:
+        """Statistic and its gradient with respect to ``params`` (``Parameter`` objects).
+
+        ``dC/dp = sum_j mask_j dC/dmu_j dmu_j/dp`` with ``dC/dmu = 2 (1 - n/mu)``; parameters not
+        used by this dataset get 0.
+        """
+        hot = self._hot()
+        signal = self._npred_signal_values()
+        bkg = self._npred_background_values()
+        mu = forward.npred_total(signal, bkg)
+        stat = stats.cash(hot.counts, mu)
+        w = stats.cash_gradient_weights(hot.counts, mu)
+        if hot.mask is not None:
+            w = np.where(hot.mask, w, 0.0)
+            total = float(np.sum(stat, where=hot.mask))
+        else:
+            total = float(np.sum(stat))
+        w = np.where(mu > 0, w, 0.0)
+        grad = np.zeros(len(params))
+        index = {id(p): k for k, p in enumerate(params)}
+        for ev in self.evaluators.values():
+            mine = [p for p in ev.model.parameters if id(p) in index]
+            if mine:
+                dmu = ev.compute_npred_deriv(mine)
+                grad[[index[id(p)] for p in mine]] += dmu @ w
+        bkg_model = self.background_model
+        if bkg_model is not None and hot.background is not None:
+            mine = [p for p in bkg_model.parameters if id(p) in index]
+            if mine:
+                centers = self._energy_axis.center.to_value(ENERGY_UNIT)
+                spec = bkg_model.spectral_model
+                for p in mine:
+                    v0 = p.value
+                    h = 1e-6 * max(abs(v0), 1e-12)
+                    p.value = v0 + h
+                    fp = spec._dnde(centers)
+                    p.value = v0 - h
+                    fm = spec._dnde(centers)
+                    p.value = v0
+                    grad[index[id(p)]] += (hot.background * (fp - fm) / (2 * h)) @ w
+        return total, grad
+
+    # simulation & residuals ---------------------------------------------------------------
+    def fake(self, random_state="random-seed") -> None:
+        """Replace counts by a Poisson draw of `npred` (in place)."""
+        rng = get_random_state(random_state)
+        npred = self._npred_values()
+        counts = rng.poisson(npred).astype(np.float64)
+        if self.counts is None:
+            self.counts = counts
+        else:
+            self._data["counts"] = self._data["counts"].copy(data=counts)
+            self.reset_data_cache()
+
+    def residuals(self, method: str = "diff") -> xr.DataArray:
+        """Residuals ``counts - npred``, divided by ``npred`` or ``sqrt(npred)`` per ``method``."""
+        return self._as_dataarray(_compute_residuals(np.asarray(self.counts.values), self._npred_values(), method),
+                                  "residuals")
+
+    def info_dict(self, in_safe_data_range: bool = True) -> dict:
+        """Summary numbers summed over energy (Gammapy's ``info_dict`` keys)."""
+        from .summary import info_dict
+
+        return info_dict(self, in_safe_data_range=in_safe_data_range)
+
+    # copies and masks ---------------------------------------------------------------------
+    def copy(self, name: str | None = None) -> "SpectrumDataset":
+        """A deep copy, named ``name`` (a new random name if None, as Gammapy). Models are
+        deep-copied too (Gammapy drops them); a background model follows the new name."""
+        data = self._data.copy(deep=True)
+        new_name = name or make_name()
+        data.attrs["name"] = new_name
+        models = self._models.copy()
+        for m in models:
+            if isinstance(m, FoVBackgroundModel) and self.name in m.datasets_names:
+                m.datasets_names = [new_name]
+                m.name = f"{new_name}-bkg"
+        return type(self).from_xarray(data, models=models, validate=False)
+
+    def apply_mask_safe(self) -> None:
+        """Zero counts and background outside the safe mask (in place)."""
+        if self.mask_safe is None:
+            return
+        safe = np.asarray(self.mask_safe.values, bool)
+        for name in ("counts", "background", "counts_off"):
+            if name in self._data.variables:
+                self._data[name] = self._data[name].where(safe, 0.0)
+        self.reset_data_cache()
+
+    def to_spectrum_dataset(self, *args, **kwargs) -> "SpectrumDataset":
+        """Returns self (it already is a spectrum dataset)."""
+        return self
+
+    def cutout(self, *args, **kwargs) -> "SpectrumDataset":
+        """Returns self: a spectrum has no spatial extent to cut."""
+        return self
+
+    def pad(self, *args, **kwargs) -> "SpectrumDataset":
+        """Returns self: a spectrum has no spatial extent to pad."""
+        return self
+
+    # constructors -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, e_reco: MapAxis, e_true: MapAxis | None = None, region=None, reference_time="2000-01-01",
+               name: str | None = None, meta_table=None, **kwargs) -> "SpectrumDataset":
+        """Empty dataset: zero counts, background and exposure, a diagonal edisp (true -> reco
+        overlap fractions) and ``mask_safe`` False everywhere (as the seed says)."""
+        if isinstance(e_reco, SpectrumGeom):
+            e_reco = e_reco.axis("energy")
+        if not isinstance(e_reco, MapAxis):
+            raise TypeError(f"e_reco must be a MapAxis, got {type(e_reco).__name__}")
+        if e_reco.name != "energy":
+            raise ValueError(f"e_reco must be named 'energy', got {e_reco.name!r}")
+        e_true = e_reco.copy(name="energy_true") if e_true is None else e_true
+        if e_true.name != "energy_true":
+            raise ValueError(f"e_true must be named 'energy_true', got {e_true.name!r}")
+        axes = {"energy": e_reco, "energy_true": e_true}
+        arrays = {
+            "counts": as_dataarray("counts", np.zeros(e_reco.nbin), axes),
+            "background": as_dataarray("background", np.zeros(e_reco.nbin), axes),
+            "exposure": as_dataarray("exposure", np.zeros(e_true.nbin) * u.Unit("m2 s"), axes),
+            "edisp": as_dataarray("edisp", overlap_matrix(e_true.edges, e_reco.edges), axes),
+            "mask_safe": as_dataarray("mask_safe", np.zeros(e_reco.nbin, bool), axes),
+        }
+        extra = {k: kwargs.pop(k) for k in list(kwargs) if k in ("counts_off", "acceptance", "acceptance_off")}
+        for k, v in extra.items():
+            arrays[k] = as_dataarray(k, v, axes)
+        if kwargs:
+            raise TypeError(f"create() got unexpected argument(s) {sorted(kwargs)}")
+        gti = GTI([] * u.s, [] * u.s, reference_time=reference_time)
+        data = build_dataset(arrays, name=name or make_name(), gti=gti, meta_table=meta_table)
+        return cls.from_xarray(data, validate=False)
+
+    @classmethod
+    def from_geoms(cls, geom, geom_exposure=None, geom_psf=None, geom_edisp=None, reference_time="2000-01-01",
+                   name=None, **kwargs) -> "SpectrumDataset":
+        """Zero-filled dataset on the given geometries (`SpectrumGeom` or `MapAxis`)."""
+        if geom_psf is not None:
+            raise ValueError("a spectrum dataset has no PSF: geom_psf must be None")
+        e_reco = geom.axis("energy") if isinstance(geom, SpectrumGeom) else geom
+        e_true = None
+        for g in (geom_exposure, geom_edisp):
+            if isinstance(g, SpectrumGeom) and "energy_true" in g.axes_names:
+                e_true = g.axis("energy_true")
+                break
+            if isinstance(g, MapAxis) and g.name == "energy_true":
+                e_true = g
+                break
+        return cls.create(e_reco, e_true, reference_time=reference_time, name=name, **kwargs)
+
+    # serialisation, ops, plotting: thin delegations -------------------------------------------
+    def to_dict(self, filename: str = "") -> dict:
+        from .io.yaml import dataset_to_dict
+
+        return dataset_to_dict(self, filename)
+
+    @classmethod
+    def from_dict(cls, data: dict, **kwargs) -> "SpectrumDataset":
+        from .io.yaml import dataset_from_dict
+
+        return dataset_from_dict(cls, data, **kwargs)
+
+    def write(self, filename, overwrite: bool = False, **kwargs) -> None:
+        """Write to ``filename``: netCDF for ``.nc``, FITS (Gammapy's layout) otherwise."""
+        from .io import write_dataset
+
+        write_dataset(self, filename, overwrite=overwrite, **kwargs)
+
+    @classmethod
+    def read(cls, filename, name: str | None = None, **kwargs) -> "SpectrumDataset":
+        """Read a dataset written by `write` (or by Gammapy, or an OGIP PHA for on-off)."""
+        from .io import read_dataset
+
+        return read_dataset(cls, filename, name=name, **kwargs)
+
+    def to_hdulist(self):
+        from .io.fits import to_hdulist
+
+        return to_hdulist(self)
+
+    @classmethod
+    def from_hdulist(cls, hdulist, name: str | None = None, **kwargs):
+        from .io.fits import from_hdulist
+
+        return from_hdulist(cls, hdulist, name=name, **kwargs)
+
+    def __repr__(self) -> str:
+        from .summary import text_summary
+
+        return text_summary(self)
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def _repr_html_(self) -> str:
+        from .summary import html_summary
+
+        return html_summary(self)
+
+    def __deepcopy__(self, memo):
+        new = type(self).from_xarray(self._data.copy(deep=True), validate=False)
+        new._models = _copy.deepcopy(self._models, memo)
+        return new
+
+
+def _compute_residuals(data: np.ndarray, model: np.ndarray, method: str) -> np.ndarray:
+    """Residuals per ``method``: ``diff``, ``diff/model`` or ``diff/sqrt(model)``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "diff":
+            return data - model
+        if method == "diff/model":
+            return (data - model) / model
+        if method == "diff/sqrt(model)":
+            return (data - model) / np.sqrt(model)
+    raise ValueError(f"invalid residuals method {method!r}; use 'diff', 'diff/model' or 'diff/sqrt(model)'")

@@ -1,0 +1,385 @@
+"""Maximum-likelihood fitting: optimisation, covariance, likelihood profiles, confidence intervals.
+
+The statistic is ``-2 ln L`` (Cash or WSTAT), so a 1-sigma interval of one parameter is where
+the profile rises by 1 and the covariance is ``2 H^-1`` with ``H`` the Hessian of the statistic
+(as Gammapy with MINUIT, ``errordef = 1``).
+
+Backends:
+- ``"scipy"`` (default): L-BFGS-B with the analytic gradient of the statistic, then Newton steps
+  on a Hessian from central differences of that gradient, which also gives the covariance;
+- ``"minuit"``: iminuit's MIGRAD and HESSE (optional dependency: ``pip install xspec_ds[fit]``).
+
+Parameters are rescaled to order unity (``value / 10^floor(log10 |value|)``) for the
+optimiser, as Gammapy does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.optimize
+
+from ..models import Parameter, Parameters
+from .datasets import Datasets
+
+__all__ = ["Fit", "FitResult", "OptimizeResult", "CovarianceResult"]
+
+
+def _as_datasets(datasets) -> Datasets:
+    return datasets if isinstance(datasets, Datasets) else Datasets(datasets)
+
+
+class _Objective:
+    """Total statistic and gradient as a function of scaled free-parameter values."""
+
+    def __init__(self, datasets: Datasets, params: list[Parameter]):
+        self.datasets = datasets
+        self.params = params
+        scales = []
+        for p in params:
+            v = abs(p.value)
+            scales.append(10.0 ** np.floor(np.log10(v)) if v > 0 else 1.0)
+        self.scales = np.array(scales)
+        self.nfev = 0
+
+    def x0(self) -> np.ndarray:
+        return np.array([p.value for p in self.params]) / self.scales
+
+    def set(self, x: np.ndarray) -> None:
+        for p, v in zip(self.params, np.asarray(x) * self.scales, strict=True):
+            p.value = v
+
+    def bounds(self) -> list[tuple]:
+        out = []
+        for p, s in zip(self.params, self.scales, strict=True):
+            lo = p.min / s if np.isfinite(p.min) else None
+            hi = p.max / s if np.isfinite(p.max) else None
+            out.append((lo, hi))
+        return out
+
+    def fun_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        self.set(x)
+        self.nfev += 1
+        stat, grad = self.datasets._stat_gradient(self.params)
+        if not np.isfinite(stat):
+            return np.inf, np.zeros_like(x)
+        return stat, grad * self.scales
+
+    def fun(self, x: np.ndarray) -> float:
+        return self.fun_grad(x)[0]
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        return self.fun_grad(x)[1]
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        """Central differences of the analytic gradient (symmetrised)."""
+        n = x.size
+        h = 1e-4 * np.maximum(np.abs(x), 1.0)
+        lo_b = np.array([b[0] if b[0] is not None else -np.inf for b in self.bounds()])
+        hi_b = np.array([b[1] if b[1] is not None else np.inf for b in self.bounds()])
+        hess = np.empty((n, n))
+        for k in range(n):
+            xp, xm = x.copy(), x.copy()
+            xp[k] = min(x[k] + h[k], hi_b[k])
+            xm[k] = max(x[k] - h[k], lo_b[k])
+            hess[:, k] = (self.grad(xp) - self.grad(xm)) / (xp[k] - xm[k])
+        self.set(x)
+        return 0.5 * (hess + hess.T)
+
+
+@dataclass
+class OptimizeResult:
+    success: bool
+    message: str
+    nfev: int
+    total_stat: float
+    backend: str
+    parameters: Parameters
+    x: np.ndarray = field(repr=False, default=None)
+
+
+@dataclass
+class CovarianceResult:
+    success: bool
+    message: str
+    matrix: np.ndarray
+    parameters: Parameters
+    backend: str
+
+
+@dataclass
+class FitResult:
+    """Result of `Fit.run`: ``success``, ``total_stat``, ``parameters`` (all of the models'),
+    the optimisation and covariance parts, and the covariance matrix of the free parameters."""
+
+    optimize_result: OptimizeResult
+    covariance_result: CovarianceResult | None
+    models: object = None
+
+    @property
+    def success(self) -> bool:
+        ok = self.optimize_result.success
+        return ok and (self.covariance_result is None or self.covariance_result.success)
+
+    @property
+    def total_stat(self) -> float:
+        return self.optimize_result.total_stat
+
+    @property
+    def parameters(self) -> Parameters:
+        return self.models.parameters if self.models is not None else self.optimize_result.parameters
+
+    @property
+    def nfev(self) -> int:
+        return self.optimize_result.nfev
+
+    @property
+    def message(self) -> str:
+        return self.optimize_result.message
+
+    @property
+    def covariance(self) -> np.ndarray | None:
+        return None if self.covariance_result is None else self.covariance_result.matrix
+
+    def __repr__(self):
+        return (f"FitResult(success={self.success}, total_stat={self.total_stat:.6g}, nfev={self.nfev}, "
+                f"backend={self.optimize_result.backend!r}, message={self.message!r})")
+
+
+class Fit:
+    """Fit models to datasets by minimising the total statistic.
+
+    Parameters
+    ----------
+    backend : {"scipy", "minuit"}
+    optimize_opts, covariance_opts, confidence_opts : dict, optional
+        Passed to the backend (e.g. ``{"tol": ...}``).
+
+    Examples
+    --------
+    >>> result = Fit().run(datasets)  # doctest: +SKIP
+    >>> result.success, result.parameters["index"].error  # doctest: +SKIP
+    """
+
+    def __init__(self, backend: str = "scipy", optimize_opts: dict | None = None, covariance_opts: dict | None = None,
+                 confidence_opts: dict | None = None, store_trace: bool = False):
+        if backend not in ("scipy", "minuit"):
+            raise ValueError(f"unknown fit backend {backend!r}; use 'scipy' or 'minuit'")
+        if backend == "minuit":
+            _import_iminuit()
+        self.backend = backend
+        self.optimize_opts = dict(optimize_opts or {})
+        self.covariance_opts = dict(covariance_opts or {})
+        self.confidence_opts = dict(confidence_opts or {})
+        self.store_trace = store_trace
+
+    # --------------------------------------------------------------------------------------
+    def run(self, datasets) -> FitResult:
+        """Optimise, then compute the covariance; parameter values and errors are updated."""
+        datasets = _as_datasets(datasets)
+        opt = self.optimize(datasets)
+        cov = self.covariance(datasets, _x=opt.x) if opt.success else None
+        return FitResult(opt, cov, models=datasets.models)
+
+    def _free(self, datasets: Datasets) -> list[Parameter]:
+        params = [p for p in datasets.parameters if not p.frozen]
+        if not params:
+            raise ValueError("no free parameters to fit: every parameter is frozen")
+        return params
+
+    def optimize(self, datasets) -> OptimizeResult:
+        datasets = _as_datasets(datasets)
+        params = self._free(datasets)
+        obj = _Objective(datasets, params)
+        x0 = obj.x0()
+        if not np.isfinite(obj.fun(x0)):
+            raise ValueError("the statistic is not finite at the starting parameters")
+        if self.backend == "minuit":
+            x, ok, msg = _minuit_optimize(obj, x0, self.optimize_opts)
+        else:
+            x, ok, msg = _scipy_optimize(obj, x0, self.optimize_opts)
+        obj.set(x)
+        stat = datasets.stat_sum()
+        return OptimizeResult(ok, msg, obj.nfev, stat, self.backend, Parameters(params), x)
+
+    def covariance(self, datasets, _x=None) -> CovarianceResult:
+        """Covariance ``2 H^-1`` of the free parameters at the current values; sets errors."""
+        datasets = _as_datasets(datasets)
+        params = self._free(datasets)
+        obj = _Objective(datasets, params)
+        x = obj.x0()
+        if self.backend == "minuit":
+            cov_x, ok, msg = _minuit_covariance(obj, x)
+        else:
+            hess = obj.hessian(x)
+            try:
+                cov_x = 2.0 * np.linalg.inv(hess)
+                ok = bool(np.all(np.isfinite(cov_x)) and np.all(np.diag(cov_x) > 0))
+                msg = "Hessian inverted" if ok else "Hessian not positive definite"
+            except np.linalg.LinAlgError:
+                cov_x, ok, msg = np.full((x.size, x.size), np.nan), False, "singular Hessian"
+        matrix = cov_x * np.outer(obj.scales, obj.scales)
+        for p, var in zip(params, np.diag(matrix), strict=True):
+            p.error = float(np.sqrt(var)) if var > 0 else np.nan
+        return CovarianceResult(ok, msg, matrix, Parameters(params), self.backend)
+
+    # profiles ---------------------------------------------------------------------------
+    def _scan_values(self, parameter: Parameter) -> np.ndarray:
+        if parameter.scan_min is not None and parameter.scan_max is not None:
+            lo, hi = parameter.scan_min, parameter.scan_max
+        else:
+            err = parameter.error if parameter.error and np.isfinite(parameter.error) else abs(parameter.value) * 0.1 or 1.0
+            lo = parameter.value - parameter.scan_n_sigma * err
+            hi = parameter.value + parameter.scan_n_sigma * err
+        return np.linspace(lo, hi, parameter.scan_n_values)
+
+    def stat_profile(self, datasets, parameter, reoptimize: bool = False, values=None) -> dict:
+        """Statistic as a function of one parameter (others re-fitted when ``reoptimize``).
+
+        Returns a dict with ``"<name>_scan"`` (values), ``"stat_scan"`` and ``"fit_results"``.
+        """
+        datasets = _as_datasets(datasets)
+        parameter = datasets.parameters[parameter] if not isinstance(parameter, Parameter) else parameter
+        values = self._scan_values(parameter) if values is None else np.asarray(values, dtype=float)
+        saved = [(p, p.value, p.frozen) for p in datasets.parameters]
+        stats_, results = [], []
+        try:
+            parameter.frozen = True
+            for v in values:
+                parameter.value = v
+                if reoptimize and any(not p.frozen for p in datasets.parameters):
+                    res = self.optimize(datasets)
+                    results.append(res)
+                    stats_.append(res.total_stat)
+                else:
+                    stats_.append(datasets.stat_sum())
+        finally:
+            for p, v, fr in saved:
+                p.value, p.frozen = v, fr
+        return {f"{parameter.name}_scan": values, "stat_scan": np.array(stats_), "fit_results": results}
+
+    def confidence(self, datasets, parameter, sigma: float = 1.0, reoptimize: bool = True) -> dict:
+        """Profile-likelihood confidence interval: where the statistic rises by ``sigma**2``.
+
+        Returns ``{"success", "errp", "errn", "nfev"}`` (distances above and below the best fit).
+        """
+        datasets = _as_datasets(datasets)
+        parameter = datasets.parameters[parameter] if not isinstance(parameter, Parameter) else parameter
+        best = parameter.value
+        saved = [(p, p.value, p.frozen) for p in datasets.parameters]
+        stat0 = datasets.stat_sum()
+        err = parameter.error if parameter.error and np.isfinite(parameter.error) else max(abs(best) * 0.1, 1e-3)
+        nfev = 0
+
+        def delta(v):
+            nonlocal nfev
+            nfev += 1
+            parameter.value = v
+            if reoptimize and any(not p.frozen for p in datasets.parameters):
+                stat = self.optimize(datasets).total_stat
+            else:
+                stat = datasets.stat_sum()
+            for p, val, _ in saved:
+                if p is not parameter:
+                    p.value = val
+            return stat - stat0 - sigma**2
+
+        out = {"success": True, "nfev": 0}
+        try:
+            parameter.frozen = True
+            for key, sign in (("errp", 1.0), ("errn", -1.0)):
+                limit = parameter.max if sign > 0 else parameter.min
+                step = err
+                far = best + sign * step
+                found = False
+                for _ in range(30):
+                    if np.isfinite(limit) and sign * (far - limit) > 0:
+                        far = limit
+                    if delta(far) > 0:
+                        found = True
+                        break
+                    if np.isfinite(limit) and far == limit:
+                        break
+                    step *= 2
+                    far = best + sign * step
+                if not found:
+                    out[key] = np.nan
+                    out["success"] = False
+                    continue
+                root = scipy.optimize.brentq(delta, best, far, xtol=1e-6 * max(abs(err), 1e-12))
+                out[key] = abs(root - best)
+        finally:
+            for p, v, fr in saved:
+                p.value, p.frozen = v, fr
+        out["nfev"] = nfev
+        return out
+
+
+# backends -----------------------------------------------------------------------------------
+def _scipy_optimize(obj: _Objective, x0: np.ndarray, opts: dict):
+    options = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9}
+    options.update(opts.get("options", {}))
+    res = scipy.optimize.minimize(obj.fun_grad, x0, jac=True, method="L-BFGS-B", bounds=obj.bounds(), options=options)
+    x = res.x
+    ok = bool(np.all(np.isfinite(x)))
+    msg = str(res.message)
+    # Newton polish: exact minimum (and a good Hessian for the covariance)
+    bounds = obj.bounds()
+    lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+    hi = np.array([b[1] if b[1] is not None else np.inf for b in bounds])
+    f = obj.fun(x)
+    for _ in range(opts.get("newton_steps", 4)):
+        g = obj.grad(x)
+        try:
+            step = np.linalg.solve(obj.hessian(x), g)
+        except np.linalg.LinAlgError:
+            break
+        xn = np.clip(x - step, lo, hi)
+        fn = obj.fun(xn)
+        if not fn <= f:
+            break
+        converged = f - fn < 1e-10
+        x, f = xn, fn
+        if converged:
+            break
+    if not ok:
+        msg = "optimisation failed: " + msg
+    elif not res.success:
+        # L-BFGS-B may stop on 'ABNORMAL' line searches at a true minimum; accept small gradients
+        g = obj.grad(x)
+        ok = bool(np.max(np.abs(g)) < 1e-3)
+        msg = msg if not ok else msg + " (gradient small: accepted)"
+    return x, ok, msg
+
+
+def _import_iminuit():
+    try:
+        import iminuit  # noqa: F401
+    except ImportError:
+        raise ImportError("the 'minuit' backend needs iminuit: pip install 'xspec_ds[fit]'") from None
+    return iminuit
+
+
+def _minuit_optimize(obj: _Objective, x0: np.ndarray, opts: dict):
+    iminuit = _import_iminuit()
+    m = iminuit.Minuit(obj.fun, x0, grad=obj.grad, name=[p.name for p in obj.params])
+    m.errordef = iminuit.Minuit.LEAST_SQUARES
+    m.limits = obj.bounds()
+    m.tol = opts.get("tol", 0.1)
+    m.strategy = opts.get("strategy", 1)
+    m.migrad()
+    obj._minuit = m
+    return np.array(m.values), bool(m.valid), "MIGRAD " + ("converged" if m.valid else "failed")
+
+
+def _minuit_covariance(obj: _Objective, x: np.ndarray):
+    iminuit = _import_iminuit()
+    m = iminuit.Minuit(obj.fun, x, grad=obj.grad, name=[p.name for p in obj.params])
+    m.errordef = iminuit.Minuit.LEAST_SQUARES
+    m.limits = obj.bounds()
+    m.hesse()
+    obj.set(x)
+    if m.covariance is None:
+        return np.full((x.size, x.size), np.nan), False, "HESSE failed"
+    return np.array(m.covariance), bool(m.accurate), "HESSE " + ("accurate" if m.accurate else "not accurate")

@@ -1,0 +1,142 @@
+"""Fit statistics: Cash, WSTAT, and the significance formulas built on them.
+
+All functions are vectorised numpy and broadcast over any leading dimensions (e.g. ``obs``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["TRUNCATION_VALUE", "cash", "cash_sum", "cash_gradient_weights", "wstat", "get_wstat_mu_bkg", "wstat_gof_terms",
+           "li_ma_significance", "cash_sqrt_ts"]
+
+TRUNCATION_VALUE = 1e-25
+"""Predicted counts below this are replaced by it in ``log`` (Gammapy's ``cash`` truncation)."""
+
+
+def cash(n_on, mu_on, truncation_value: float = TRUNCATION_VALUE):
+    r"""Cash statistic per bin, ``C = 2 (mu - n ln mu)`` (Cash 1979, ApJ 228, 939).
+
+    As in Gammapy's ``gammapy.stats.cash``, ``mu`` is replaced by ``truncation_value`` where it
+    is at or below it, so empty predictions give a large but finite penalty.
+
+    Parameters
+    ----------
+    n_on : array_like
+        Observed counts.
+    mu_on : array_like
+        Predicted counts.
+
+    Returns
+    -------
+    numpy.ndarray
+        Per-bin statistic, broadcast shape of the inputs.
+
+    Examples
+    --------
+    >>> float(cash(2.0, 2.0))  # 2 * (2 - 2 ln 2)
+    1.2274112777602189
+    """
+    n_on = np.asarray(n_on, dtype=np.float64)
+    mu_on = np.asarray(mu_on, dtype=np.float64)
+    mu = np.where(mu_on <= truncation_value, truncation_value, mu_on)
+    return 2.0 * (mu - n_on * np.log(mu))
+
+
+def cash_sum(n_on, mu_on, mask=None) -> float:
+    """Sum of `cash` over bins where ``mask`` is True (all bins when ``mask`` is None)."""
+    stat = cash(n_on, mu_on)
+    if mask is None:
+        return float(np.sum(stat))
+    return float(np.sum(stat, where=mask))
+
+
+def cash_gradient_weights(n_on, mu_on, truncation_value: float = TRUNCATION_VALUE):
+    """``dC/dmu = 2 (1 - n / mu)`` per bin (0 where mu is truncated, where C is flat)."""
+    mu = np.asarray(mu_on, dtype=np.float64)
+    safe = mu > truncation_value
+    return np.where(safe, 2.0 * (1.0 - np.asarray(n_on) / np.where(safe, mu, 1.0)), 0.0)
+
+
+def get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig):
+    r"""Profile-likelihood background estimate of WSTAT (Arnaud, XSPEC manual, Appendix B).
+
+    ``mu_bkg = (C + D) / (2 alpha (alpha + 1))`` with ``C = alpha (n_on + n_off) - (alpha + 1) mu_sig``
+    and ``D = sqrt(C^2 + 4 alpha (alpha + 1) n_off mu_sig)`` (as Gammapy's ``get_wstat_mu_bkg``).
+    This closed form covers the XSPEC manual's special cases: for ``n_off = 0`` it gives
+    ``n_on/(1+alpha) - mu_sig/alpha`` when ``mu_sig < n_on alpha/(1+alpha)`` and 0 otherwise; for
+    ``n_on = 0`` it gives ``n_off/(1+alpha) - mu_sig/alpha`` or 0. It is never negative.
+    """
+    n_on, n_off, alpha, mu_sig = (np.asarray(x, dtype=np.float64) for x in (n_on, n_off, alpha, mu_sig))
+    c = alpha * (n_on + n_off) - (alpha + 1) * mu_sig
+    d = np.sqrt(c**2 + 4 * alpha * (alpha + 1) * n_off * mu_sig)
+    return np.maximum((c + d) / (2 * alpha * (alpha + 1)), 0.0)
+
+
+def wstat(n_on, n_off, alpha, mu_sig, mu_bkg=None, extra_terms: bool = True):
+    r"""WSTAT per bin: Poisson on and off counts with the background profiled out.
+
+    ``W = 2 [mu_sig + (1 + alpha) mu_bkg - n_on ln(mu_sig + alpha mu_bkg) - n_off ln(mu_bkg)]``
+    with ``mu_bkg`` from `get_wstat_mu_bkg` (XSPEC manual, Appendix B; Gammapy's ``wstat``).
+    The ``n_on ln`` term is dropped where ``n_on = 0`` and the ``n_off ln`` term where
+    ``n_off = 0`` (the limits ``0 ln 0 = 0``), which is where the logs' arguments may vanish.
+
+    With ``extra_terms`` (default, as Gammapy) the saturated-model terms
+    ``2 (n_on ln n_on - n_on) + 2 (n_off ln n_off - n_off)`` are added, so that W is a deviance.
+
+    Parameters
+    ----------
+    n_on, n_off : array_like
+        On and off counts.
+    alpha : array_like
+        Exposure ratio on/off.
+    mu_sig : array_like
+        Predicted signal counts in the on region.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    n_on, n_off, alpha, mu_sig = (np.asarray(x, dtype=np.float64) for x in (n_on, n_off, alpha, mu_sig))
+    if mu_bkg is None:
+        mu_bkg = get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig)
+    mu_bkg = np.asarray(mu_bkg, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_on = np.log(mu_sig + alpha * mu_bkg)
+        log_off = np.log(mu_bkg)
+    stat = mu_sig + (1 + alpha) * mu_bkg
+    stat = stat - np.where(n_on == 0, 0.0, n_on * log_on)
+    stat = stat - np.where(n_off == 0, 0.0, n_off * log_off)
+    stat = 2 * stat
+    if extra_terms:
+        stat = stat + wstat_gof_terms(n_on, n_off)
+    return stat
+
+
+def wstat_gof_terms(n_on, n_off):
+    """``2 (n_on ln n_on - n_on) + 2 (n_off ln n_off - n_off)`` with ``0 ln 0 = 0``."""
+    def t(n):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(n > 0, n * np.log(n) - n, 0.0)
+
+    return 2 * (t(np.asarray(n_on, dtype=np.float64)) + t(np.asarray(n_off, dtype=np.float64)))
+
+
+def li_ma_significance(n_on, n_off, alpha):
+    r"""Li & Ma (1983, ApJ 272, 317) eq. 17 significance, signed by the excess."""
+    n_on, n_off, alpha = (np.asarray(x, dtype=np.float64) for x in (n_on, n_off, alpha))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tot = n_on + n_off
+        t1 = np.where(n_on > 0, n_on * np.log((1 + alpha) / alpha * n_on / tot), 0.0)
+        t2 = np.where(n_off > 0, n_off * np.log((1 + alpha) * n_off / tot), 0.0)
+        ts = 2 * (t1 + t2)
+    sign = np.sign(n_on - alpha * n_off)
+    return sign * np.sqrt(np.clip(ts, 0, None))
+
+
+def cash_sqrt_ts(n_on, mu_bkg):
+    r"""Signed ``sqrt(TS)`` of counts over a known background with the Cash statistic,
+    ``TS = C(mu = mu_bkg) - C(mu = n_on)`` (Gammapy's ``CashCountsStatistic.sqrt_ts``)."""
+    n_on, mu_bkg = np.asarray(n_on, dtype=np.float64), np.asarray(mu_bkg, dtype=np.float64)
+    ts = cash(n_on, mu_bkg) - cash(n_on, n_on)
+    return np.sign(n_on - mu_bkg) * np.sqrt(np.clip(ts, 0, None))

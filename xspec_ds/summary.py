@@ -1,0 +1,94 @@
+"""Summary numbers (``info_dict``) and text/HTML representations of a dataset."""
+
+from __future__ import annotations
+
+import html
+
+import astropy.units as u
+import numpy as np
+
+from . import stats
+
+__all__ = ["info_dict", "text_summary", "html_summary"]
+
+
+def info_dict(dataset, in_safe_data_range: bool = True) -> dict:
+    """Gammapy's ``SpectrumDataset.info_dict`` keys, summed over (safe) energy bins.
+
+    ``sqrt_ts`` is the Cash-based significance of the counts over the predicted background
+    (`stats.cash_sqrt_ts`), or Li & Ma (1983) eq. 17 for on-off datasets.
+    """
+    nbin = dataset.data.sizes["energy"]
+    mask = np.ones(nbin, bool)
+    if in_safe_data_range and dataset.mask_safe is not None:
+        mask = np.asarray(dataset.mask_safe.values, bool)
+    info = {"name": dataset.name}
+    counts = np.asarray(dataset.counts.values)[mask] if dataset.counts is not None else np.zeros(mask.sum())
+    bkg = np.asarray(dataset.npred_background().values)[mask]
+    info["counts"] = float(counts.sum())
+    info["excess"] = float(counts.sum() - bkg.sum())
+    if getattr(dataset, "stat_type", "cash") == "wstat":
+        n_off = float(np.asarray(dataset.counts_off.values)[mask].sum())
+        alpha_all = np.asarray(dataset.alpha.values)[mask]
+        alpha = float(bkg.sum() / n_off) if n_off > 0 else (float(alpha_all.mean()) if alpha_all.size else np.nan)
+        info["sqrt_ts"] = float(stats.li_ma_significance(counts.sum(), n_off, alpha)) if n_off > 0 else np.nan
+        info["counts_off"] = n_off
+        info["alpha"] = alpha
+    else:
+        info["sqrt_ts"] = float(stats.cash_sqrt_ts(counts.sum(), bkg.sum()))
+    info["background"] = float(bkg.sum())
+    npred = np.asarray(dataset.npred().values)[mask]
+    info["npred"] = float(npred.sum())
+    info["npred_background"] = float(bkg.sum())
+    info["npred_signal"] = float(np.asarray(dataset.npred_signal().values)[mask].sum())
+    if dataset.exposure is not None:
+        unit = u.Unit(dataset.exposure.attrs.get("units", "m2 s"))
+        exp = np.asarray(dataset.exposure.values)
+        info["exposure_min"] = float(exp.min()) * unit
+        info["exposure_max"] = float(exp.max()) * unit
+    else:
+        info["exposure_min"] = info["exposure_max"] = np.nan
+    livetime = dataset.livetime
+    gti = dataset.gti
+    info["livetime"] = livetime if livetime is not None else (gti.time_sum if gti is not None and len(gti) else np.nan * u.s)
+    info["ontime"] = gti.time_sum if gti is not None and len(gti) else np.nan * u.s
+    lt = info["livetime"].to_value(u.s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        info["counts_rate"] = info["counts"] / lt / u.s
+        info["background_rate"] = info["background"] / lt / u.s
+        info["excess_rate"] = info["excess"] / lt / u.s
+    info["n_bins"] = int(mask.sum())
+    fit_mask = dataset.mask
+    info["n_fit_bins"] = int(np.asarray(fit_mask.values).sum()) if fit_mask is not None else nbin
+    info["stat_type"] = dataset.stat_type
+    try:
+        info["stat_sum"] = dataset.stat_sum() if dataset.counts is not None else np.nan
+    except ValueError:
+        info["stat_sum"] = np.nan
+    return info
+
+
+def _fmt(v) -> str:
+    if isinstance(v, u.Quantity):
+        return f"{v.value:.4g} {v.unit}"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def text_summary(dataset) -> str:
+    info = info_dict(dataset)
+    ax = dataset._energy_axis
+    lines = [f"{type(dataset).__name__}", "-" * len(type(dataset).__name__)]
+    for k, v in info.items():
+        lines.append(f"  {k:<18}: {_fmt(v)}")
+    lines.append(f"  {'energy range':<18}: {ax.edges[0]:.4g} - {ax.edges[-1]:.4g} ({ax.nbin} bins)")
+    lines.append(f"  {'models':<18}: {', '.join(dataset.models.names) or 'none'}")
+    return "\n".join(lines)
+
+
+def html_summary(dataset) -> str:
+    info = info_dict(dataset)
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in info.items())
+    return (f"<div><strong>{type(dataset).__name__}</strong><table>{rows}</table>"
+            f"{dataset.data._repr_html_()}</div>")
