@@ -231,6 +231,7 @@ class SpectrumDataset:
         if gti is not None:
             for k, var in gti.to_xarray().items():
                 self._data[k] = var
+            self._data.attrs["time_reference"] = gti.time_ref.tt.isot
 
     @property
     def meta_table(self):
