@@ -103,7 +103,7 @@ def as_dataarray(name: str, value, axes: dict[str, MapAxis]) -> xr.DataArray:
         data = np.asarray(value)
     shape = tuple(axes[d].nbin for d in dims)
     if data.shape != shape:
-        raise ValueError(f"{name}: shape {data.shape} does not match the energy axes {dict(zip(dims, shape))}")
+        raise ValueError(f"{name}: shape {data.shape} does not match the energy axes {dict(zip(dims, shape, strict=True))}")
     coords = {}
     for d in dims:
         coords.update(axes[d].coords())
