@@ -104,9 +104,9 @@ def wstat(n_on, n_off, alpha, mu_sig, mu_bkg=None, extra_terms: bool = True):
     with np.errstate(divide="ignore", invalid="ignore"):
         log_on = np.log(mu_sig + alpha * mu_bkg)
         log_off = np.log(mu_bkg)
-    stat = mu_sig + (1 + alpha) * mu_bkg
-    stat = stat - np.where(n_on == 0, 0.0, n_on * log_on)
-    stat = stat - np.where(n_off == 0, 0.0, n_off * log_off)
+        stat = mu_sig + (1 + alpha) * mu_bkg
+        stat = stat - np.where(n_on == 0, 0.0, n_on * log_on)
+        stat = stat - np.where(n_off == 0, 0.0, n_off * log_off)
     stat = 2 * stat
     if extra_terms:
         stat = stat + wstat_gof_terms(n_on, n_off)
