@@ -611,13 +611,64 @@ class SpectrumDataset:
 
         return from_hdulist(cls, hdulist, name=name, **kwargs)
 
+    # plotting (issue 6): thin wrappers over xspec_ds.plotting, on the seed's signatures ----------
+    def peek(self, fig=None):
+        """Quick-look plots: counts/background/excess, exposure, energy dispersion (`plotting.peek`)."""
+        from .plotting import peek
+
+        return peek(self, fig=fig)
+
+    def plot_counts(self, ax=None, kwargs_counts=None, kwargs_background=None, **kwargs):
+        """Plot counts and background (`plotting.plot_counts`)."""
+        from .plotting import plot_counts
+
+        return plot_counts(self, ax=ax, kwargs_counts=kwargs_counts, kwargs_background=kwargs_background, **kwargs)
+
+    def plot_excess(self, ax=None, kwargs_excess=None, kwargs_npred_signal=None, **kwargs):
+        """Plot excess and predicted signal (`plotting.plot_excess`)."""
+        from .plotting import plot_excess
+
+        return plot_excess(self, ax=ax, kwargs_excess=kwargs_excess, kwargs_npred_signal=kwargs_npred_signal,
+                           **kwargs)
+
+    def plot_fit(self, ax_spectrum=None, ax_residuals=None, kwargs_spectrum=None, kwargs_residuals=None):
+        """Plot spectrum and residuals in two panels (`plotting.plot_fit`)."""
+        from .plotting import plot_fit
+
+        return plot_fit(self, ax_spectrum=ax_spectrum, ax_residuals=ax_residuals, kwargs_spectrum=kwargs_spectrum,
+                        kwargs_residuals=kwargs_residuals)
+
+    def plot_residuals(self, ax=None, method="diff", **kwargs):
+        """Plot spectrum residuals (`plotting.plot_residuals`)."""
+        from .plotting import plot_residuals
+
+        return plot_residuals(self, ax=ax, method=method, **kwargs)
+
+    def plot_residuals_spectral(self, ax=None, method="diff", region=None, **kwargs):
+        """Plot spectral residuals (`plotting.plot_residuals_spectral`; ``region`` must be None)."""
+        from .plotting import plot_residuals_spectral
+
+        return plot_residuals_spectral(self, ax=ax, method=method, region=region, **kwargs)
+
+    def plot_residuals_spatial(self, ax=None, method="diff", smooth_kernel="gauss", smooth_radius="0.1 deg",
+                               **kwargs):
+        """Not available: a 1-D spectrum has no spatial axes (raises ValueError)."""
+        from .plotting import plot_residuals_spatial
+
+        return plot_residuals_spatial(self, ax=ax, method=method, **kwargs)
+
+    # end of plotting block -------------------------------------------------------------------------
+
     def __repr__(self) -> str:
         from .summary import text_summary
 
         return text_summary(self)
 
     def __str__(self) -> str:
-        return self.__repr__()
+        """The `info_dict` summary above the xarray repr of ``.data``."""
+        from .summary import str_summary
+
+        return str_summary(self)
 
     def _repr_html_(self) -> str:
         from .summary import html_summary

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import stats
 
-__all__ = ["info_dict", "text_summary", "html_summary"]
+__all__ = ["info_dict", "text_summary", "str_summary", "html_summary"]
 
 
 def info_dict(dataset, in_safe_data_range: bool = True) -> dict:
@@ -87,8 +87,19 @@ def text_summary(dataset) -> str:
     return "\n".join(lines)
 
 
+def str_summary(dataset) -> str:
+    """`text_summary` (the `info_dict` numbers) above the xarray repr of ``dataset.data``."""
+    return f"{text_summary(dataset)}\n\n{dataset.data!r}"
+
+
 def html_summary(dataset) -> str:
+    """HTML for notebooks: the `info_dict` table (plus energy range and models) above the
+    xarray HTML repr of ``dataset.data``."""
     info = info_dict(dataset)
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in info.items())
-    return (f"<div><strong>{type(dataset).__name__}</strong><table>{rows}</table>"
+    ax = dataset._energy_axis
+    info["energy range"] = f"{ax.edges[0]:.4g} - {ax.edges[-1]:.4g} ({ax.nbin} bins)"
+    info["models"] = ", ".join(dataset.models.names) or "none"
+    rows = "".join(f"<tr><td style='text-align:left'>{html.escape(k)}</td>"
+                   f"<td style='text-align:left'>{html.escape(_fmt(v))}</td></tr>" for k, v in info.items())
+    return (f"<div><strong>{html.escape(type(dataset).__name__)}</strong><table>{rows}</table>"
             f"{dataset.data._repr_html_()}</div>")

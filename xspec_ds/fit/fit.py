@@ -222,6 +222,7 @@ class Fit:
         matrix = cov_x * np.outer(obj.scales, obj.scales)
         for p, var in zip(params, np.diag(matrix), strict=True):
             p.error = float(np.sqrt(var)) if var > 0 else np.nan
+        _attach_covariance(datasets.models, params, matrix)
         return CovarianceResult(ok, msg, matrix, Parameters(params), self.backend)
 
     # profiles ---------------------------------------------------------------------------
@@ -314,6 +315,22 @@ class Fit:
                 p.value, p.frozen = v, fr
         out["nfev"] = nfev
         return out
+
+
+def _attach_covariance(models, params: list[Parameter], matrix: np.ndarray) -> None:
+    """Store each spectral model's block of the fit covariance as ``spectral_model.covariance``:
+    an array over ``spectral_model.parameters`` (zero rows and columns for frozen parameters, as
+    Gammapy's model covariance), used by `xspec_ds.plotting.plot_spectral_model` for error bands."""
+    index = {id(p): k for k, p in enumerate(params)}
+    for model in models:
+        spec = getattr(model, "spectral_model", None)
+        if spec is None:
+            continue
+        pos = np.array([index.get(id(p), -1) for p in spec.parameters], dtype=int)
+        sel = pos >= 0
+        cov = np.zeros((pos.size, pos.size))
+        cov[np.ix_(sel, sel)] = matrix[np.ix_(pos[sel], pos[sel])]
+        spec.covariance = cov
 
 
 # backends -----------------------------------------------------------------------------------
