@@ -149,8 +149,7 @@ class Parameter:
             d["min"] = self.min
         if np.isfinite(self.max):
             d["max"] = self.max
-        if self.frozen:
-            d["frozen"] = True
+        d["frozen"] = self.frozen  # always: a model default may be frozen (e.g. reference)
         return d
 
     def update_from_dict(self, data: dict) -> None:
