@@ -1,0 +1,164 @@
+"""Reading and writing spectrum datasets: Gammapy FITS, OGIP PHA, netCDF, YAML and lazy collections.
+
+`write_dataset` picks the format from the file suffix (``.nc``/``.nc4`` netCDF, anything else
+Gammapy's FITS layout); `read_dataset` from the suffix or, failing that, the file's first bytes,
+and for FITS from its HDUs (Gammapy's SpectrumDataset layout or an OGIP type-I PHA).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .atomic import atomic_path
+
+__all__ = ["write_dataset", "read_dataset", "detect_format", "DatasetFileError", "open_dataset", "open_mfdataset"]
+
+_NETCDF_WRITE_SUFFIXES = (".nc", ".nc4")
+_NETCDF_READ_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
+
+
+class DatasetFileError(ValueError):
+    """A file that cannot be read as a spectrum dataset (corrupt, truncated or of another kind)."""
+
+
+def _is_netcdf_name(filename, suffixes) -> bool:
+    return Path(filename).suffix.lower() in suffixes
+
+
+def detect_format(filename) -> str:
+    """``"netcdf"`` or ``"fits"`` from the file's first bytes (raises `DatasetFileError` otherwise)."""
+    path = Path(filename)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        magic = f.read(9)
+    if magic[:3] == b"CDF" or magic[:4] == b"\x89HDF":
+        return "netcdf"
+    if magic == b"SIMPLE  =" or magic[:2] == b"\x1f\x8b":
+        return "fits"
+    if not magic:
+        raise DatasetFileError(f"{path}: the file is empty")
+    raise DatasetFileError(f"{path}: neither FITS nor netCDF (first bytes {magic!r})")
+
+
+def write_dataset(dataset, filename, overwrite: bool = False, **kwargs) -> None:
+    """Write ``dataset`` to ``filename`` atomically: netCDF for ``.nc``/``.nc4``, FITS otherwise.
+
+    Parameters
+    ----------
+    dataset : `~xspec_ds.SpectrumDataset` or `xarray.Dataset`
+    filename : str or Path
+    overwrite : bool
+        Replace an existing file; otherwise a `FileExistsError` is raised.
+    **kwargs
+        ``engine`` for netCDF; ``checksum`` for FITS.
+    """
+    if _is_netcdf_name(filename, _NETCDF_WRITE_SUFFIXES):
+        from .netcdf import write_netcdf
+
+        write_netcdf(dataset, filename, overwrite=overwrite, **kwargs)
+        return
+    from .fits import to_hdulist
+
+    checksum = kwargs.pop("checksum", False)
+    if kwargs:
+        raise TypeError(f"unexpected argument(s) for a FITS write: {sorted(kwargs)}")
+    hdulist = to_hdulist(dataset)
+    with atomic_path(filename, overwrite=overwrite, suffix=".fits") as tmp:
+        hdulist.writeto(tmp, checksum=checksum)
+
+
+def _fits_kind(hdulist) -> str:
+    from .fits import is_gammapy_layout
+
+    for hdu in hdulist[1:]:
+        if hdu.name == "SPECTRUM" or str(hdu.header.get("HDUCLAS1", "")).upper() == "SPECTRUM":
+            return "ogip"
+    if is_gammapy_layout(hdulist):
+        return "gammapy"
+    return "other"
+
+
+def read_dataset(cls, filename, name: str | None = None, **kwargs):
+    """Read a dataset of class ``cls`` (default `~xspec_ds.SpectrumDataset`) from a file.
+
+    netCDF (by suffix or magic bytes), Gammapy's SpectrumDataset FITS layout, or an OGIP PHA
+    (passed on to `xspec_ds.io.ogip.read_pha`, which follows the header to ARF/RMF/background).
+    Every failure names the file and the problem.
+    """
+    if cls is None:
+        from ..dataset import SpectrumDataset
+
+        cls = SpectrumDataset
+    path = Path(filename)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    kind = "netcdf" if _is_netcdf_name(path, _NETCDF_READ_SUFFIXES) else detect_format(path)
+    if kind == "netcdf":
+        from .netcdf import read_netcdf
+
+        try:
+            return read_netcdf(cls, path, name=name, **kwargs)
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+            raise DatasetFileError(f"{path}: cannot read as a netCDF spectrum dataset: {exc}") from exc
+    from astropy.io import fits
+
+    try:
+        hdulist = fits.open(path, memmap=False, lazy_load_hdus=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise DatasetFileError(f"{path}: cannot open as FITS (truncated or corrupt?): {exc}") from exc
+    with hdulist:
+        kind = _fits_kind(hdulist)
+        if kind == "ogip":
+            try:
+                from .ogip import read_pha
+            except ImportError as exc:
+                raise NotImplementedError(
+                    f"{path} is an OGIP PHA file, and OGIP reading is not available "
+                    f"(xspec_ds.io.ogip.read_pha missing: {exc})"
+                ) from exc
+            hdulist.close()
+            return (
+                read_pha(path, name=name, cls=cls, **kwargs)
+                if _accepts_cls(read_pha)
+                else read_pha(path, name=name, **kwargs)
+            )
+        if kind == "other":
+            raise DatasetFileError(
+                f"{path}: a FITS file of another kind: neither Gammapy's SpectrumDataset layout "
+                f"(COUNTS + COUNTS_BANDS, ...) nor an OGIP PHA (SPECTRUM); HDUs: "
+                f"{[h.name for h in hdulist]}"
+            )
+        from .fits import FitsLayoutError, from_hdulist
+
+        try:
+            return from_hdulist(cls, hdulist, name=name, source=str(path), **kwargs)
+        except FitsLayoutError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise DatasetFileError(
+                f"{path}: cannot read the Gammapy SpectrumDataset layout (truncated or corrupt?): {exc}"
+            ) from exc
+
+
+def _accepts_cls(func) -> bool:
+    import inspect
+
+    try:
+        return "cls" in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def open_dataset(path, chunks=None, **kwargs):
+    """Lazy (dask) `xarray.Dataset` of one file; see `xspec_ds.io.lazy.open_dataset`."""
+    from .lazy import open_dataset as _open
+
+    return _open(path, chunks=chunks, **kwargs)
+
+
+def open_mfdataset(paths, chunks=None, parallel: bool = True, **kwargs):
+    """Many files along ``obs``, lazily; see `xspec_ds.io.lazy.open_mfdataset`."""
+    from .lazy import open_mfdataset as _open
+
+    return _open(paths, chunks=chunks, parallel=parallel, **kwargs)

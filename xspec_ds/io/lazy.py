@@ -1,0 +1,213 @@
+"""Lazy (dask-backed) opening of one or many dataset files.
+
+`open_mfdataset` opens many observations (netCDF or Gammapy FITS) as one `xarray.Dataset`
+with a new leading dimension ``obs`` (coordinate: the dataset names), ready for
+``xs.stack`` or a batched fit. Every file must have the same energy binning (edges equal
+exactly); the GTI tables of different lengths are padded with NaN along ``gti``.
+netCDF files are read lazily through xarray's backends; FITS files are read when opened and
+wrapped in dask arrays (FITS tables are small and not chunk-addressable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["open_dataset", "open_mfdataset"]
+
+
+def _is_netcdf(path) -> bool:
+    from . import _NETCDF_READ_SUFFIXES, _is_netcdf_name, detect_format
+
+    return _is_netcdf_name(path, _NETCDF_READ_SUFFIXES) or detect_format(path) == "netcdf"
+
+
+def _open_one(path, chunks=None, engine: str | None = None) -> xr.Dataset:
+    """One file as an `xarray.Dataset` with dask arrays (models, if any, in ``attrs``)."""
+    from . import DatasetFileError
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    chunks = {} if chunks is None else chunks
+    if _is_netcdf(path):
+        from .netcdf import MODELS_ATTR, open_netcdf
+
+        try:
+            ds, models = open_netcdf(path, chunks=chunks, engine=engine)
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+            raise DatasetFileError(f"{path}: cannot open as a netCDF spectrum dataset: {exc}") from exc
+        if models is not None:
+            ds.attrs[MODELS_ATTR] = models.to_yaml()
+        ds = _load_edges(ds)
+        ds.encoding["source"] = str(path)
+        return ds
+    from . import read_dataset
+
+    data = read_dataset(None, path).data
+    out = _load_edges(data.chunk(chunks))
+    out.encoding["source"] = str(path)
+    return out
+
+
+def open_dataset(path, chunks=None, engine: str | None = None) -> xr.Dataset:
+    """Open one dataset file (netCDF or FITS) as a lazy, dask-backed `xarray.Dataset`.
+
+    Parameters
+    ----------
+    path : str or Path
+    chunks : dict or int, optional
+        dask chunks (xarray's meaning); default one chunk per variable.
+    engine : str, optional
+        netCDF engine (default from the file's magic bytes).
+
+    Returns
+    -------
+    `xarray.Dataset`
+        Same variables and coordinates as ``SpectrumDataset.read(path).data``; ``.spectrum``
+        gives the dataset API on it.
+    """
+    return _open_one(path, chunks=chunks, engine=engine)
+
+
+_EDGE_COORDS = ("energy_min", "energy_max", "energy_true_min", "energy_true_max")
+
+
+def _load_edges(ds: xr.Dataset) -> xr.Dataset:
+    """Edge coordinates in memory (they are small and every axis operation needs them)."""
+    return ds.assign_coords({k: ds[k].variable.compute() for k in _EDGE_COORDS if k in ds.coords})
+
+
+def _edges(ds: xr.Dataset) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+    out = {}
+    for d in ("energy", "energy_true"):
+        if d in ds.dims:
+            lo, hi = ds.coords[f"{d}_min"], ds.coords[f"{d}_max"]
+            out[d] = (np.asarray(lo.values), np.asarray(hi.values), lo.attrs.get("units", ""))
+    return out
+
+
+def _to_obs(ds: xr.Dataset, reference: dict | None) -> xr.Dataset:
+    """Check the binning against ``reference`` and add the ``obs`` dimension."""
+    source = ds.encoding.get("source", "<dataset>")
+    if reference is not None:
+        edges = _edges(ds)
+        if set(edges) != set(reference) - {"time_reference"}:
+            raise ValueError(f"{source}: energy dims {sorted(edges)} differ from the first file's {sorted(reference)}")
+        for d, (lo, hi, unit) in edges.items():
+            if d not in reference:
+                continue
+            rlo, rhi, runit = reference[d]
+            if unit != runit or lo.shape != rlo.shape or not (np.array_equal(lo, rlo) and np.array_equal(hi, rhi)):
+                raise ValueError(
+                    f"{source}: the {d!r} binning differs from the first file's; "
+                    "open_mfdataset needs the same edges in every file (resample first)"
+                )
+    name = ds.attrs.get("name", Path(source).stem)
+    ref_time = (reference or {}).get("time_reference")
+    if ref_time is not None and "gti_start" in ds.variables and ds.attrs.get("time_reference", ref_time) != ref_time:
+        from astropy.time import Time
+
+        shift = (Time(ds.attrs["time_reference"], scale="tt") - Time(ref_time, scale="tt")).to_value("s")
+        ds = ds.assign(gti_start=ds["gti_start"] + shift, gti_stop=ds["gti_stop"] + shift)
+        for k in ("gti_start", "gti_stop"):
+            ds[k].attrs["time_reference"] = ref_time
+    if "gti" in ds.dims:
+        ds = ds.assign_coords(gti=np.arange(ds.sizes["gti"]))
+    data_vars = list(ds.data_vars)
+    out = ds[data_vars].expand_dims(obs=[name])
+    out = out.assign_coords({k: v for k, v in ds.coords.items() if k not in out.coords})
+    out.attrs = dict(ds.attrs)
+    out.encoding = dict(ds.encoding)
+    return out
+
+
+def open_mfdataset(
+    paths, chunks=None, parallel: bool = True, engine: str | None = None, concat_dim: str = "obs"
+) -> xr.Dataset:
+    """Open many dataset files lazily, stacked along a new ``obs`` dimension.
+
+    Parameters
+    ----------
+    paths : str, Path or iterable of those
+        Files (a glob pattern string is expanded, sorted).
+    chunks : dict or int, optional
+        dask chunks for each file (default one chunk per variable and file).
+    parallel : bool
+        Open the files in parallel with ``dask.delayed`` (xarray's ``parallel``).
+    engine : str, optional
+        netCDF engine; default from each file's first bytes.
+    concat_dim : str
+        Name of the new dimension (``"obs"``).
+
+    Returns
+    -------
+    `xarray.Dataset`
+        Variables gain a leading ``obs`` dim (coordinate: the dataset names); the energy
+        coordinates are shared; ``gti_start``/``gti_stop`` are NaN-padded to the longest GTI.
+        Attributes are those of the first file, except ``name``, which becomes the ``obs`` coordinate.
+    """
+    if isinstance(paths, str | Path):
+        import glob
+
+        text = str(paths)
+        paths = sorted(glob.glob(text)) if any(c in text for c in "*?[") else [text]
+    paths = [Path(p) for p in (paths if isinstance(paths, Iterable) else [paths])]
+    if not paths:
+        raise ValueError("open_mfdataset: no files given (or the pattern matched nothing)")
+    first = _open_one(paths[0], chunks=chunks, engine=engine)
+    reference = _edges(first)
+    reference["time_reference"] = first.attrs.get("time_reference")
+    if all(_is_netcdf(p) for p in paths[:1]) and all(Path(p).suffix.lower() in (".nc", ".nc4") for p in paths):
+        from .netcdf import decode_dataset
+
+        def preprocess(ds):
+            ds, _ = decode_dataset(ds)
+            return _to_obs(_load_edges(ds), reference)
+
+        eng = engine or _engine_of(paths[0])
+        combined = xr.open_mfdataset(
+            [str(p) for p in paths],
+            engine=eng,
+            chunks={} if chunks is None else chunks,
+            parallel=parallel,
+            preprocess=preprocess,
+            combine="nested",
+            concat_dim="obs",
+            data_vars="all",
+            coords="minimal",
+            compat="override",
+            join="outer",
+            combine_attrs="override",
+            decode_times=False,
+            decode_timedelta=False,
+            cache=False,
+        )
+    else:
+        opened = [_to_obs(first, None)] + [
+            _to_obs(_open_one(p, chunks=chunks, engine=engine), reference) for p in paths[1:]
+        ]
+        combined = xr.concat(
+            opened,
+            dim="obs",
+            data_vars="all",
+            coords="minimal",
+            compat="override",
+            join="outer",
+            combine_attrs="override",
+        )
+    if concat_dim != "obs":
+        combined = combined.rename({"obs": concat_dim})
+    if "gti" in combined.coords:
+        combined = combined.drop_vars("gti")
+    combined.attrs.pop("name", None)
+    return combined
+
+
+def _engine_of(path) -> str:
+    from .netcdf import file_engine
+
+    return file_engine(path)
