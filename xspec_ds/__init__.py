@@ -7,8 +7,11 @@ A spectrum dataset is an `xarray.Dataset`; `SpectrumDataset` (Gammapy's seed API
 from . import accessor  # noqa: F401  (registers ds.spectrum)
 from .axes import MapAxis, SpectrumGeom
 from .dataset import SpectrumDataset
+from .onoff import SpectrumDatasetOnOff
 from .fit import Datasets, Fit, FitResult
 from .gti import GTI
+from .io import open_dataset, open_mfdataset
+from .ops.stack import stack  # xs.stack: many datasets in one vectorised reduction
 from .models import (
     BrokenPowerLawSpectralModel,
     CompoundSpectralModel,
@@ -36,10 +39,14 @@ __all__ = [
     "MapAxis",
     "SpectrumGeom",
     "SpectrumDataset",
+    "SpectrumDatasetOnOff",
     "GTI",
+    "open_dataset",
+    "open_mfdataset",
     "Fit",
     "FitResult",
     "Datasets",
+    "stack",
     "Parameter",
     "Parameters",
     "SpectralModel",

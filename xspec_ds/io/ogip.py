@@ -1,0 +1,797 @@
+"""OGIP spectra: type-I PHA, ARF and RMF files (the X-ray / IACT on-off exchange format).
+
+Formats (cited, our own implementation):
+
+- PHA: OGIP/92-007, "The OGIP Spectral File Format" (Arnaud, George & Tennant), with the
+  OGIP/92-007a addendum. Extension ``SPECTRUM`` (``HDUCLAS1 = 'SPECTRUM'``), columns
+  ``CHANNEL`` and ``COUNTS`` (or ``RATE``, counts/s, times ``EXPOSURE``); ``QUALITY``,
+  ``GROUPING``, ``BACKSCAL`` and ``AREASCAL`` may each be a column or a header keyword;
+  ``EXPOSURE`` is the livetime in s; ``ANCRFILE``, ``RESPFILE`` and ``BACKFILE`` name the
+  ARF, RMF and background PHA ("none" or empty means absent).
+- ARF and RMF: CAL/GEN/92-002, "The Calibration Requirements for Spectral Analysis" (George
+  et al.) and its addendum 92-002a. ARF extension ``SPECRESP`` with ``ENERG_LO``,
+  ``ENERG_HI``, ``SPECRESP`` (cm2 or m2); RMF extension ``MATRIX`` (or ``SPECRESP MATRIX``)
+  with ``ENERG_LO``, ``ENERG_HI``, ``N_GRP``, ``F_CHAN``, ``N_CHAN``, ``MATRIX`` (rows
+  compressed into groups of contiguous channels, fixed- or variable-length arrays) and
+  ``EBOUNDS`` (``CHANNEL``, ``E_MIN``, ``E_MAX``).
+
+Channels: the first legal channel is the ``TLMIN`` of the channel column (``CHANNEL`` in a
+PHA, ``F_CHAN`` in an RMF, 1 by default per the standards, 0 in Gammapy-written files, which
+omit ``TLMIN`` in the PHA: there the first channel present is used).
+
+Mapping onto a dataset (as Gammapy's ``OGIPDatasetReader``): ``exposure = ARF x EXPOSURE``
+(Fermi-LAT spectra set ``EXPOSURE = 1 s`` and fold the exposure into the ARF, which works the
+same way), ``edisp`` = the RMF, ``acceptance`` = the source ``BACKSCAL``, ``acceptance_off`` =
+the background ``BACKSCAL`` times the background-to-source ``EXPOSURE`` and ``AREASCAL`` ratios
+(XSPEC's background scaling; the ratios are 1 in Gammapy files, so Gammapy's alpha is kept),
+``mask_safe`` = ``QUALITY == 0`` and, when the PHA header has Gammapy's ``LO_THRES`` /
+``HI_THRES`` keywords (TeV), the reco bins inside them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.io import fits
+
+from ..axes import MapAxis, overlap_matrix
+from ..containers import as_dataarray, build_dataset
+from ..gti import GTI
+from .atomic import atomic_path, check_overwrite
+
+__all__ = [
+    "OGIPError",
+    "read_pha",
+    "read_pha_table",
+    "read_arf",
+    "read_rmf",
+    "write_ogip",
+    "write_rmf",
+    "write_arf",
+    "group_channels",
+]
+
+_NONE_NAMES = {"", "none", "none.fits"}
+_THRES_UNIT = u.TeV  # Gammapy writes LO_THRES / HI_THRES in TeV
+
+
+class OGIPError(ValueError):
+    """A malformed or inconsistent OGIP file (the message names the file)."""
+
+
+# ------------------------------------------------------------------------------------------
+# low-level helpers
+# ------------------------------------------------------------------------------------------
+def _open(path: Path) -> fits.HDUList:
+    """Open a FITS file fully into memory; clear errors for missing, truncated or non-FITS files."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+        for hdu in hdul:  # force reading every data block: truncation shows up here
+            _ = hdu.data
+    except Exception as exc:  # astropy raises OSError, ValueError, TypeError, ... on corrupt files
+        raise OGIPError(f"{path}: not a readable FITS file (truncated or corrupt?): {exc}") from exc
+    return hdul
+
+
+def _find_hdu(hdul: fits.HDUList, path: Path, extnames: tuple[str, ...], hduclas: tuple[str, ...] = ()):
+    for hdu in hdul[1:]:
+        if hdu.name.upper() in extnames:
+            return hdu
+    for hdu in hdul[1:]:
+        h = hdu.header
+        if any(str(h.get(k, "")).strip().upper() in hduclas for k in ("HDUCLAS1", "HDUCLAS2")):
+            return hdu
+    names = [h.name for h in hdul]
+    raise OGIPError(
+        f"{path}: no {' / '.join(extnames)} extension (extensions: {names}); is this the right kind of OGIP file?"
+    )
+
+
+def _column_or_key(hdu, name: str, n: int, default=None, path: Path | None = None) -> np.ndarray | None:
+    """A per-channel value from column ``name`` or header keyword ``name`` (OGIP/92-007 allows both)."""
+    cols = [c.upper() for c in hdu.columns.names]
+    if name in cols:
+        return np.asarray(hdu.data[hdu.columns.names[cols.index(name)]]).reshape(n)
+    if name in hdu.header:
+        return np.full(n, hdu.header[name])
+    if default is None:
+        return None
+    return np.full(n, default)
+
+
+def _unit(hdu, column: str, default: str) -> u.UnitBase:
+    col = hdu.columns[column]
+    text = (col.unit or default).strip()
+    try:
+        return u.Unit(text, parse_strict="raise")
+    except ValueError:
+        return u.Unit(text.replace("**", ""), format="fits")
+
+
+def _tlmin(hdu, column: str) -> int | None:
+    idx = [c.upper() for c in hdu.columns.names].index(column) + 1
+    val = hdu.header.get(f"TLMIN{idx}")
+    return None if val is None else int(val)
+
+
+def _linked(pha_path: Path, header, key: str) -> Path | None:
+    """The file named by header ``key``, relative to the PHA's folder unless absolute."""
+    value = header.get(key)
+    if value is None:
+        return None
+    value = str(value).strip()
+    if value.lower() in _NONE_NAMES:
+        return None
+    value = value.split("{")[0].split("[")[0]  # drop extension selectors, "file{1}", "file[2]"
+    p = Path(value)
+    return p if p.is_absolute() else pha_path.parent / p
+
+
+def _edges(lo: np.ndarray, hi: np.ndarray, unit, path: Path, what: str, name: str) -> MapAxis:
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    if lo.size == 0:
+        raise OGIPError(f"{path}: {what} is empty")
+    gaps = np.abs(lo[1:] - hi[:-1]) > 1e-5 * np.maximum(np.abs(hi[:-1]), 1e-30)
+    if np.any(gaps):
+        raise OGIPError(f"{path}: {what} bins are not contiguous (first gap after bin {np.flatnonzero(gaps)[0]})")
+    edges = np.append(lo, hi[-1])
+    if edges[0] <= 0:
+        # X-ray grids may start at 0; an energy axis needs positive edges (log centres)
+        edges[0] = min(edges[1] * 1e-3, edges[1] / 2)
+        warnings.warn(f"{path}: {what} starts at 0; using {edges[0]:.3g} {unit} as the first edge", stacklevel=3)
+    if np.any(np.diff(edges) <= 0):
+        raise OGIPError(f"{path}: {what} edges are not strictly increasing")
+    return MapAxis(edges * unit, name=name)
+
+
+# ------------------------------------------------------------------------------------------
+# ARF / RMF
+# ------------------------------------------------------------------------------------------
+def read_arf(filename) -> tuple[MapAxis, u.Quantity]:
+    """Read an OGIP ARF (CAL/GEN/92-002 ``SPECRESP`` extension).
+
+    Returns
+    -------
+    (energy_true axis, effective area Quantity in the file's unit, e.g. cm2 or m2)
+    """
+    path = Path(filename)
+    with _open(path) as hdul:
+        hdu = _find_hdu(hdul, path, ("SPECRESP",), ("SPECRESP",))
+        for col in ("ENERG_LO", "ENERG_HI", "SPECRESP"):
+            if col not in [c.upper() for c in hdu.columns.names]:
+                raise OGIPError(f"{path}: ARF has no {col} column")
+        eunit = _unit(hdu, "ENERG_LO", "keV")
+        axis = _edges(
+            hdu.data["ENERG_LO"],
+            (np.asarray(hdu.data["ENERG_HI"]) * _unit(hdu, "ENERG_HI", "keV")).to_value(eunit),
+            eunit,
+            path,
+            "ARF ENERG_LO/ENERG_HI",
+            "energy_true",
+        )
+        aunit = _unit(hdu, "SPECRESP", "cm2")
+        if not aunit.is_equivalent(u.cm**2):
+            raise OGIPError(f"{path}: SPECRESP unit {aunit} is not an area")
+        aeff = np.asarray(hdu.data["SPECRESP"], dtype=np.float64) * aunit
+    if not np.all(np.isfinite(aeff.value)) or np.any(aeff.value < 0):
+        raise OGIPError(f"{path}: SPECRESP has negative or non-finite values")
+    return axis, aeff
+
+
+def _ebounds(hdu, path: Path) -> tuple[np.ndarray, MapAxis]:
+    eunit = _unit(hdu, "E_MIN", "keV")
+    lo = np.asarray(hdu.data["E_MIN"], dtype=np.float64)
+    hi = (np.asarray(hdu.data["E_MAX"], dtype=np.float64) * _unit(hdu, "E_MAX", "keV")).to_value(eunit)
+    chan = np.asarray(hdu.data["CHANNEL"]).astype(np.int64) if "CHANNEL" in hdu.columns.names else np.arange(lo.size)
+    return chan, _edges(lo, hi, eunit, path, "EBOUNDS", "energy")
+
+
+def _rows(col, n_rows: int, lengths: np.ndarray) -> np.ndarray:
+    """Flatten a fixed- or variable-length array column keeping the first ``lengths[i]`` of row i."""
+    data = col
+    if isinstance(data, np.ndarray) and data.dtype != object:
+        arr = np.asarray(data)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        keep = np.arange(arr.shape[1])[None, :] < lengths[:, None]
+        return arr[keep]
+    parts = [np.atleast_1d(np.asarray(data[i]))[: lengths[i]] for i in range(n_rows)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def read_rmf(filename) -> tuple[MapAxis, MapAxis, np.ndarray, np.ndarray | None]:
+    """Read an OGIP RMF (CAL/GEN/92-002 ``MATRIX`` + ``EBOUNDS``) into a dense matrix.
+
+    Rows are decompressed from the ``N_GRP``/``F_CHAN``/``N_CHAN`` groups in one vectorised
+    scatter (no loop over groups). The first channel is ``TLMIN`` of ``F_CHAN`` if given,
+    else the first ``EBOUNDS`` channel.
+
+    Returns
+    -------
+    energy_true : MapAxis
+    energy : MapAxis
+        From ``EBOUNDS``.
+    matrix : numpy.ndarray, shape (n_true, n_channels)
+        ``P(channel | true bin)``; rows of a ``SPECRESP MATRIX`` (an RSP that includes the
+        effective area) are divided by their sums, returned as the 4th item.
+    area : numpy.ndarray or None
+        Row sums of an RSP (cm2), else None.
+    """
+    path = Path(filename)
+    with _open(path) as hdul:
+        hdu = _find_hdu(hdul, path, ("MATRIX", "SPECRESP MATRIX"), ("RSP_MATRIX",))
+        names = [c.upper() for c in hdu.columns.names]
+        for col in ("ENERG_LO", "ENERG_HI", "N_GRP", "F_CHAN", "N_CHAN", "MATRIX"):
+            if col not in names:
+                raise OGIPError(f"{path}: RMF MATRIX extension has no {col} column")
+        eb = _find_hdu(hdul, path, ("EBOUNDS",), ("EBOUNDS",))
+        chan, e_reco = _ebounds(eb, path)
+        eunit = _unit(hdu, "ENERG_LO", "keV")
+        e_true = _edges(
+            hdu.data["ENERG_LO"],
+            (np.asarray(hdu.data["ENERG_HI"]) * _unit(hdu, "ENERG_HI", "keV")).to_value(eunit),
+            eunit,
+            path,
+            "RMF ENERG_LO/ENERG_HI",
+            "energy_true",
+        )
+        first = _tlmin(hdu, "F_CHAN")
+        if first is None:
+            first = int(chan[0]) if chan.size else 1
+        n_true = len(hdu.data)
+        n_chan = e_reco.nbin
+        detchans = hdu.header.get("DETCHANS")
+        if detchans is not None and int(detchans) != n_chan:
+            raise OGIPError(f"{path}: DETCHANS = {detchans} but EBOUNDS has {n_chan} channels")
+        n_grp = np.asarray(hdu.data["N_GRP"], dtype=np.int64).reshape(n_true)
+        f_chan = _rows(hdu.data["F_CHAN"], n_true, n_grp).astype(np.int64)
+        n_ch = _rows(hdu.data["N_CHAN"], n_true, n_grp).astype(np.int64)
+        row_of_group = np.repeat(np.arange(n_true), n_grp)
+        row_len = np.bincount(row_of_group, weights=n_ch, minlength=n_true).astype(np.int64)
+        values = _rows(hdu.data["MATRIX"], n_true, row_len).astype(np.float64)
+        is_rsp = hdu.name.upper() == "SPECRESP MATRIX"
+    if values.size != n_ch.sum():
+        raise OGIPError(f"{path}: MATRIX has {values.size} elements but N_CHAN sums to {n_ch.sum()}")
+    start = f_chan - first
+    if np.any(start < 0) or np.any(start + n_ch > n_chan):
+        raise OGIPError(
+            f"{path}: F_CHAN/N_CHAN groups address channels outside 0..{n_chan - 1} (first channel {first})"
+        )
+    # element k of group g sits at channel start[g] + k
+    offsets = np.arange(values.size) - np.repeat(np.cumsum(n_ch) - n_ch, n_ch)
+    rows = np.repeat(row_of_group, n_ch)
+    cols = np.repeat(start, n_ch) + offsets
+    matrix = np.zeros((n_true, n_chan))
+    np.add.at(matrix, (rows, cols), values)
+    area = None
+    sums = matrix.sum(axis=1)
+    if is_rsp or np.any(sums > 1 + 1e-3):
+        area = sums
+        with np.errstate(divide="ignore", invalid="ignore"):
+            matrix = np.where(sums[:, None] > 0, matrix / sums[:, None], 0.0)
+    else:
+        # float32 matrices may sum to 1 + a few ulp; renormalise only those rows
+        over = sums > 1
+        matrix[over] /= sums[over, None]
+    return e_true, e_reco, matrix, area
+
+
+def _compress_rows(matrix: np.ndarray, first_channel: int):
+    """OGIP compression of a dense matrix: contiguous non-zero runs per row (vectorised)."""
+    nz = matrix != 0
+    padded = np.pad(nz, ((0, 0), (1, 1)))
+    d = np.diff(padded.astype(np.int8), axis=1)
+    r_start, c_start = np.nonzero(d == 1)
+    _, c_stop = np.nonzero(d == -1)  # row-major order matches the starts
+    n_grp = np.bincount(r_start, minlength=matrix.shape[0])
+    n_chan = c_stop - c_start
+    split = np.cumsum(n_grp)[:-1]
+    f_rows = np.split((c_start + first_channel).astype(np.int32), split)
+    n_rows = np.split(n_chan.astype(np.int32), split)
+    v_rows = np.split(matrix[nz].astype(np.float32), np.cumsum(nz.sum(axis=1))[:-1])
+    return n_grp, f_rows, n_rows, v_rows
+
+
+# ------------------------------------------------------------------------------------------
+# PHA
+# ------------------------------------------------------------------------------------------
+def read_pha_table(filename) -> dict:
+    """Read the ``SPECTRUM`` extension of a type-I PHA file into plain arrays.
+
+    Returns a dict with ``path``, ``header``, ``channel`` (as in the file), ``counts``,
+    ``quality``, ``grouping``, ``backscal``, ``areascal`` (arrays over channels), ``exposure``
+    (s), ``ebounds`` (MapAxis or None) and ``gti`` (`GTI` or None).
+    """
+    path = Path(filename)
+    with _open(path) as hdul:
+        hdu = _find_hdu(hdul, path, ("SPECTRUM",), ("SPECTRUM",))
+        header = hdu.header.copy()
+        clas = [
+            str(header.get(k, "")).upper().replace(" ", "").replace("TYPE:2", "TYPE:II")
+            for k in ("HDUCLAS3", "HDUCLAS4")
+        ]
+        if "TYPE:II" in clas or "SPEC_NUM" in [c.upper() for c in hdu.columns.names]:
+            raise OGIPError(f"{path}: a type-II PHA file (several spectra); only type I is supported")
+        names = [c.upper() for c in hdu.columns.names]
+        n = len(hdu.data)
+        if "CHANNEL" not in names:
+            raise OGIPError(f"{path}: SPECTRUM has no CHANNEL column")
+        channel = np.asarray(hdu.data["CHANNEL"]).astype(np.int64).reshape(n)
+        exposure = float(header.get("EXPOSURE", 1.0))
+        if "COUNTS" in names:
+            counts = np.asarray(hdu.data["COUNTS"], dtype=np.float64).reshape(n)
+        elif "RATE" in names:
+            if exposure <= 0:
+                raise OGIPError(f"{path}: RATE spectrum with EXPOSURE = {exposure}: cannot convert to counts")
+            counts = np.asarray(hdu.data["RATE"], dtype=np.float64).reshape(n) * exposure
+            counts = np.where(np.isclose(counts, np.round(counts), rtol=0, atol=1e-6), np.round(counts), counts)
+        else:
+            raise OGIPError(f"{path}: SPECTRUM has neither COUNTS nor RATE")
+        quality = _column_or_key(hdu, "QUALITY", n, 0).astype(np.int64)
+        grouping = _column_or_key(hdu, "GROUPING", n, 0).astype(np.int64)
+        backscal = _column_or_key(hdu, "BACKSCAL", n, 1.0).astype(np.float64)
+        areascal = _column_or_key(hdu, "AREASCAL", n, 1.0).astype(np.float64)
+        first = _tlmin(hdu, "CHANNEL")
+        ebounds = None
+        eb_hdu = next((h for h in hdul[1:] if h.name.upper() == "EBOUNDS"), None)
+        if eb_hdu is not None:
+            _, ebounds = _ebounds(eb_hdu, path)
+        gti = None
+        gti_hdu = next((h for h in hdul[1:] if h.name.upper() == "GTI"), None)
+        if gti_hdu is not None and len(gti_hdu.data):
+            gti = _read_gti(gti_hdu)
+    if first is None:
+        first = int(channel.min()) if n else 0
+    index = channel - first
+    if n and (np.any(index < 0) or not np.array_equal(np.sort(index), np.arange(n))):
+        raise OGIPError(f"{path}: CHANNEL values are not the contiguous channels {first}..{first + n - 1}")
+    order = np.argsort(index)
+    return {
+        "path": path,
+        "header": header,
+        "channel": channel[order],
+        "first_channel": first,
+        "counts": counts[order],
+        "quality": quality[order],
+        "grouping": grouping[order],
+        "backscal": backscal[order],
+        "areascal": areascal[order],
+        "exposure": exposure,
+        "ebounds": ebounds,
+        "gti": gti,
+    }
+
+
+def _read_gti(hdu) -> GTI:
+    h = hdu.header
+    mjdref = h.get("MJDREFI", None)
+    if mjdref is not None:
+        mjd = float(mjdref) + float(h.get("MJDREFF", 0.0))
+    else:
+        mjd = float(h.get("MJDREF", 51544.0))
+    from astropy.time import Time
+
+    ref = Time(
+        mjd,
+        format="mjd",
+        scale=str(h.get("TIMESYS", "tt")).lower()
+        if str(h.get("TIMESYS", "TT")).upper() in ("TT", "UTC", "TAI", "TDB")
+        else "tt",
+    )
+    unit = u.Unit(hdu.columns["START"].unit or "s")
+    return GTI(
+        np.asarray(hdu.data["START"], dtype=np.float64) * unit,
+        np.asarray(hdu.data["STOP"], dtype=np.float64) * unit,
+        reference_time=ref.tt,
+    )
+
+
+def _thres_mask(header, axis: MapAxis) -> np.ndarray | None:
+    lo, hi = header.get("LO_THRES"), header.get("HI_THRES")
+    if lo is None and hi is None:
+        return None
+    e_lo = axis.edges_min.to_value(_THRES_UNIT)
+    e_hi = axis.edges_max.to_value(_THRES_UNIT)
+    mask = np.ones(axis.nbin, bool)
+    if lo is not None:
+        mask &= e_lo >= float(lo) * (1 - 1e-6)
+    if hi is not None:
+        mask &= e_hi <= float(hi) * (1 + 1e-6)
+    return mask
+
+
+def group_channels(grouping: np.ndarray) -> np.ndarray:
+    """Start index of each channel group from an OGIP ``GROUPING`` column.
+
+    OGIP/92-007: ``+1`` starts a group, ``-1`` continues it, ``0`` means no grouping
+    information (the channel is its own group).
+    """
+    grouping = np.asarray(grouping)
+    starts = grouping != -1
+    starts[0] = True
+    return np.flatnonzero(starts)
+
+
+def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
+    """Read a type-I OGIP PHA and the ARF, RMF and background PHA its header names.
+
+    Parameters
+    ----------
+    filename : str or Path
+        The source PHA. ``ANCRFILE``, ``RESPFILE`` and ``BACKFILE`` are resolved relative to
+        its folder (unless absolute).
+    name : str, optional
+        Dataset name; default the ``DSNAME`` keyword, else ``OBS_ID``, else the file stem.
+    group : bool
+        Apply the ``GROUPING`` column (sum counts, off counts and RMF columns over each group;
+        a group is safe only if all its channels have ``QUALITY == 0``). Default False.
+    cls : type, optional
+        Class to build (``SpectrumDatasetOnOff`` by default when there is a background file,
+        ``SpectrumDataset`` otherwise).
+
+    Returns
+    -------
+    SpectrumDatasetOnOff
+        With ``counts``, ``counts_off``, ``acceptance``, ``acceptance_off``, ``exposure``,
+        ``edisp``, ``mask_safe``, ``livetime`` and ``gti``; or a `SpectrumDataset` (no
+        background) when the PHA names no ``BACKFILE``: OGIP spectra without a background
+        file have no background estimate, and a Cash fit of them is the right default.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the PHA or a file it links to is missing (the message names both).
+    OGIPError
+        For corrupt files, channel mismatches between PHA, RMF and background, or a zero
+        background ``BACKSCAL`` in a safe bin.
+    """
+    from ..dataset import SpectrumDataset
+    from ..onoff import SpectrumDatasetOnOff
+
+    path = Path(filename)
+    pha = read_pha_table(path)
+    header = pha["header"]
+    n = pha["counts"].size
+
+    def linked(key):
+        p = _linked(path, header, key)
+        if p is not None and not p.exists():
+            raise FileNotFoundError(f"{path}: {key} = {header[key]!r} names a missing file ({p})")
+        return p
+
+    arf_path, rmf_path, bkg_path = linked("ANCRFILE"), linked("RESPFILE"), linked("BACKFILE")
+
+    # response
+    if rmf_path is not None:
+        e_true, e_reco, matrix, rsp_area = read_rmf(rmf_path)
+        if e_reco.nbin != n:
+            raise OGIPError(f"{rmf_path}: RMF has {e_reco.nbin} channels but the PHA {path} has {n}")
+        if pha["ebounds"] is not None and not pha["ebounds"].is_allclose(e_reco, rtol=1e-5):
+            raise OGIPError(f"{path}: EBOUNDS differ from those of its RMF {rmf_path}")
+    else:
+        if pha["ebounds"] is None:
+            raise OGIPError(f"{path}: no RESPFILE and no EBOUNDS extension: channel energies unknown")
+        e_reco, matrix, rsp_area, e_true = pha["ebounds"], None, None, None
+    if arf_path is not None:
+        arf_axis, aeff = read_arf(arf_path)
+        if e_true is not None and not arf_axis.is_allclose(e_true.copy(name="energy_true"), rtol=1e-5):
+            raise OGIPError(
+                f"{arf_path}: ARF energy grid ({arf_axis.nbin} bins) differs from the RMF's "
+                f"{rmf_path} ({e_true.nbin} bins)"
+            )
+        e_true = arf_axis  # float64 edges of the ARF
+        aeff = aeff.to(u.cm**2)
+        if rsp_area is not None:
+            aeff = aeff * rsp_area
+    elif rsp_area is not None:
+        aeff = rsp_area * u.cm**2
+    else:
+        raise OGIPError(f"{path}: no ANCRFILE and the response is not a SPECRESP MATRIX: no effective area")
+    if matrix is None:
+        matrix = overlap_matrix(e_true.edges, e_reco.edges)
+
+    areascal = pha["areascal"]
+    if not np.allclose(areascal, areascal[0], rtol=1e-12):
+        raise OGIPError(f"{path}: channel-dependent AREASCAL is not supported (true-energy exposure)")
+    livetime = pha["exposure"]
+    exposure = aeff * (livetime * areascal[0]) * u.s
+
+    mask_safe = pha["quality"] == 0
+    thres = _thres_mask(header, e_reco)
+    if thres is not None:
+        mask_safe &= thres
+
+    axes = {"energy": e_reco, "energy_true": e_true}
+    arrays = {"counts": pha["counts"], "exposure": exposure, "edisp": matrix, "mask_safe": mask_safe}
+    if bkg_path is not None:
+        bkg = read_pha_table(bkg_path)
+        if bkg["counts"].size != n:
+            raise OGIPError(f"{bkg_path}: background has {bkg['counts'].size} channels but the PHA {path} has {n}")
+        t_ratio = bkg["exposure"] / livetime if livetime > 0 else 1.0
+        acc_off = bkg["backscal"] * t_ratio * bkg["areascal"] / areascal
+        bad = (acc_off <= 0) | ~np.isfinite(acc_off)
+        if np.any(bad & mask_safe):
+            raise OGIPError(
+                f"{bkg_path}: background BACKSCAL (acceptance_off) is zero or invalid in "
+                f"{int(np.sum(bad & mask_safe))} safe channel(s): alpha = acceptance/acceptance_off is undefined"
+            )
+        arrays["counts_off"] = bkg["counts"]
+        arrays["acceptance"] = pha["backscal"]
+        arrays["acceptance_off"] = np.where(bad, 0.0, acc_off)
+
+    if group:
+        arrays, e_reco = _apply_grouping(arrays, pha["grouping"], e_reco)
+        axes["energy"] = e_reco
+
+    if name is None:
+        name = header.get("DSNAME") or (str(header["OBS_ID"]) if "OBS_ID" in header else path.stem)
+    das = {k: as_dataarray(k, v, axes) for k, v in arrays.items()}
+    data = build_dataset(das, name=str(name), gti=pha["gti"], livetime=livetime * u.s)
+    # on-off data always give a SpectrumDatasetOnOff (a SpectrumDataset subclass, so the
+    # dispatch's ``cls=SpectrumDataset`` is honoured); no background file gives a SpectrumDataset
+    if bkg_path is None:
+        cls = SpectrumDataset if cls is None or issubclass(SpectrumDatasetOnOff, cls) else cls
+    elif cls is None or not issubclass(cls, SpectrumDatasetOnOff):
+        cls = SpectrumDatasetOnOff
+    return cls.from_xarray(data, validate=False)
+
+
+def _apply_grouping(arrays: dict, grouping: np.ndarray, axis: MapAxis):
+    starts = group_channels(grouping)
+    if starts.size == axis.nbin:
+        return arrays, axis
+    out = dict(arrays)
+    for k in ("counts", "counts_off"):
+        if k in arrays:
+            out[k] = np.add.reduceat(arrays[k], starts)
+    out["edisp"] = np.add.reduceat(arrays["edisp"], starts, axis=1)
+    out["mask_safe"] = np.logical_and.reduceat(arrays["mask_safe"], starts)
+    if "acceptance" in arrays:
+        # a group's alpha must be one number: average acceptances so that alpha * n_off is kept
+        n_off = np.add.reduceat(arrays["counts_off"], starts)
+        alpha = np.divide(
+            arrays["acceptance"],
+            arrays["acceptance_off"],
+            out=np.zeros_like(arrays["acceptance"]),
+            where=arrays["acceptance_off"] > 0,
+        )
+        b = np.add.reduceat(alpha * arrays["counts_off"], starts)
+        acc = np.add.reduceat(arrays["acceptance"], starts) / np.diff(np.append(starts, axis.nbin))
+        mean_alpha = np.add.reduceat(alpha, starts) / np.diff(np.append(starts, axis.nbin))
+        group_alpha = np.where(n_off > 0, np.divide(b, n_off, out=np.zeros_like(b), where=n_off > 0), mean_alpha)
+        out["acceptance"] = acc
+        out["acceptance_off"] = np.divide(acc, group_alpha, out=np.zeros_like(acc), where=group_alpha > 0)
+    edges = axis.edges
+    new_edges = np.append(edges[starts].value, edges[-1].value) * edges.unit
+    return out, MapAxis(new_edges, name="energy")
+
+
+# ------------------------------------------------------------------------------------------
+# writing
+# ------------------------------------------------------------------------------------------
+def _file_names(pha_path: Path) -> dict[str, Path]:
+    stem, parent = pha_path.name, pha_path.parent
+    if stem.startswith("pha_"):
+        rest = stem[4:]
+        return {"arf": parent / f"arf_{rest}", "rmf": parent / f"rmf_{rest}", "bkg": parent / f"bkg_{rest}"}
+    base = pha_path.stem
+    return {k: parent / f"{base}_{k}{pha_path.suffix or '.fits'}" for k in ("arf", "rmf", "bkg")}
+
+
+def _ebounds_hdu(axis: MapAxis, first: int = 0) -> fits.BinTableHDU:
+    unit = axis.unit.to_string("fits")
+    cols = [
+        fits.Column("CHANNEL", "J", array=np.arange(axis.nbin) + first),
+        fits.Column("E_MIN", "D", unit=unit, array=axis.edges_min.value),
+        fits.Column("E_MAX", "D", unit=unit, array=axis.edges_max.value),
+    ]
+    hdu = fits.BinTableHDU.from_columns(cols, name="EBOUNDS")
+    hdu.header.update(
+        {
+            "TLMIN1": first,
+            "TLMAX1": first + axis.nbin - 1,
+            "DETCHANS": axis.nbin,
+            "CHANTYPE": "PHA",
+            "HDUCLASS": "OGIP",
+            "HDUCLAS1": "RESPONSE",
+            "HDUCLAS2": "EBOUNDS",
+            "HDUVERS": "1.2.0",
+        }
+    )
+    return hdu
+
+
+def write_rmf(
+    filename, e_true: MapAxis, e_reco: MapAxis, matrix: np.ndarray, overwrite: bool = False, first_channel: int = 0
+) -> None:
+    """Write an OGIP RMF with compressed rows (variable-length ``F_CHAN``/``N_CHAN``/``MATRIX``)."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.shape != (e_true.nbin, e_reco.nbin):
+        raise ValueError(f"matrix shape {matrix.shape} does not match the axes ({e_true.nbin}, {e_reco.nbin})")
+    n_grp, f_rows, n_rows, v_rows = _compress_rows(matrix, first_channel)
+    unit = e_true.unit.to_string("fits")
+    cols = [
+        fits.Column("ENERG_LO", "D", unit=unit, array=e_true.edges_min.value),
+        fits.Column("ENERG_HI", "D", unit=unit, array=e_true.edges_max.value),
+        fits.Column("N_GRP", "J", array=n_grp.astype(np.int32)),
+        fits.Column("F_CHAN", "PJ()", array=np.array(f_rows, dtype=object)),
+        fits.Column("N_CHAN", "PJ()", array=np.array(n_rows, dtype=object)),
+        fits.Column("MATRIX", "PE()", array=np.array(v_rows, dtype=object)),
+    ]
+    hdu = fits.BinTableHDU.from_columns(cols, name="MATRIX")
+    hdu.header.update(
+        {
+            "TLMIN4": first_channel,
+            "TLMAX4": first_channel + e_reco.nbin - 1,
+            "DETCHANS": e_reco.nbin,
+            "CHANTYPE": "PHA",
+            "HDUCLASS": "OGIP",
+            "HDUCLAS1": "RESPONSE",
+            "HDUCLAS2": "RSP_MATRIX",
+            "HDUCLAS3": "REDIST",
+            "HDUVERS": "1.3.0",
+            "NUMGRP": int(n_grp.sum()),
+            "NUMELT": int(np.count_nonzero(matrix)),
+            "LO_THRES": 0.0,
+        }
+    )
+    hdul = fits.HDUList([fits.PrimaryHDU(), hdu, _ebounds_hdu(e_reco, first_channel)])
+    with atomic_path(filename, overwrite=overwrite, suffix=".fits") as tmp:
+        hdul.writeto(tmp)
+
+
+def write_arf(filename, e_true: MapAxis, aeff: u.Quantity, overwrite: bool = False) -> None:
+    """Write an OGIP ARF (``SPECRESP`` in cm2)."""
+    unit = e_true.unit.to_string("fits")
+    cols = [
+        fits.Column("ENERG_LO", "D", unit=unit, array=e_true.edges_min.value),
+        fits.Column("ENERG_HI", "D", unit=unit, array=e_true.edges_max.value),
+        fits.Column("SPECRESP", "D", unit="cm2", array=u.Quantity(aeff).to_value(u.cm**2)),
+    ]
+    hdu = fits.BinTableHDU.from_columns(cols, name="SPECRESP")
+    hdu.header.update({"HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE", "HDUCLAS2": "SPECRESP", "HDUVERS": "1.1.0"})
+    with atomic_path(filename, overwrite=overwrite, suffix=".fits") as tmp:
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp)
+
+
+def _pha_hdul(counts, quality, backscal, livetime, axis: MapAxis, extra: dict, gti: GTI | None, hduclas2: str):
+    n = counts.size
+    is_int = np.all(counts == np.round(counts))
+    cols = [
+        fits.Column("CHANNEL", "J", array=np.arange(n, dtype=np.int32)),
+        fits.Column(
+            "COUNTS", "J" if is_int else "D", unit="count", array=counts.astype(np.int64) if is_int else counts
+        ),
+        fits.Column("QUALITY", "I", array=quality.astype(np.int16)),
+        fits.Column("BACKSCAL", "D", array=np.asarray(backscal, dtype=np.float64)),
+        fits.Column("AREASCAL", "D", array=np.ones(n)),
+    ]
+    hdu = fits.BinTableHDU.from_columns(cols, name="SPECTRUM")
+    h = hdu.header
+    h.update(
+        {
+            "TLMIN1": 0,
+            "TLMAX1": n - 1,
+            "HDUCLASS": "OGIP",
+            "HDUCLAS1": "SPECTRUM",
+            "HDUCLAS2": hduclas2,
+            "HDUCLAS3": "COUNT",
+            "HDUCLAS4": "TYPE:I",
+            "HDUVERS": "1.2.1",
+            "DETCHANS": n,
+            "CHANTYPE": "PHA",
+            "POISSERR": bool(is_int),
+            "EXPOSURE": float(livetime),
+            "CORRFILE": "none",
+            "CORRSCAL": 1.0,
+        }
+    )
+    h.update(extra)
+    hdus = [fits.PrimaryHDU(), hdu, _ebounds_hdu(axis)]
+    if gti is not None and len(gti):
+        g = fits.BinTableHDU.from_columns(
+            [
+                fits.Column("START", "D", unit="s", array=gti.met_start.to_value(u.s)),
+                fits.Column("STOP", "D", unit="s", array=gti.met_stop.to_value(u.s)),
+            ],
+            name="GTI",
+        )
+        mjd = gti.time_ref.tt.mjd
+        g.header.update(
+            {
+                "MJDREFI": int(np.floor(mjd)),
+                "MJDREFF": float(mjd - np.floor(mjd)),
+                "TIMESYS": "TT",
+                "TIMEUNIT": "s",
+                "HDUCLASS": "OGIP",
+                "HDUCLAS1": "GTI",
+                "HDUCLAS2": "STANDARD",
+            }
+        )
+        hdus.append(g)
+    return fits.HDUList(hdus)
+
+
+def write_ogip(dataset, pha_filename, overwrite: bool = False) -> dict[str, Path]:
+    """Write a dataset as OGIP PHA + ARF + RMF (+ background PHA for on-off datasets).
+
+    File names follow Gammapy: ``pha_X.fits`` -> ``arf_X.fits``, ``rmf_X.fits``,
+    ``bkg_X.fits``; any other name ``S.ext`` -> ``S_arf.ext`` etc. The PHA header links them by
+    base name (relative to its folder). Channels are written 0-based with ``TLMIN = 0``.
+    ``EXPOSURE`` is the dataset's livetime (1 s if it has none, the exposure is then folded
+    into the ARF, as Fermi-LAT spectra do); ``QUALITY`` is 0 in safe bins and 1 elsewhere, and
+    ``LO_THRES``/``HI_THRES`` (TeV) give the safe range. A `SpectrumDataset`'s background
+    array is not written (OGIP has no place for a model background). Each file is written
+    atomically; with ``overwrite=False`` nothing is written if any target exists.
+
+    Returns
+    -------
+    dict
+        Paths written, keys ``pha``, ``arf``, ``rmf`` and ``bkg`` (on-off only).
+    """
+    pha_path = Path(pha_filename)
+    names = _file_names(pha_path)
+    onoff = getattr(dataset, "counts_off", None) is not None
+    targets = {"pha": pha_path, "arf": names["arf"], "rmf": names["rmf"]}
+    if onoff:
+        targets["bkg"] = names["bkg"]
+    for p in targets.values():
+        check_overwrite(p, overwrite)
+    ds = dataset.data
+    if "counts" not in ds.variables or "exposure" not in ds.variables:
+        raise ValueError(f"dataset {dataset.name!r} needs counts and exposure to be written as OGIP")
+    e_reco = dataset._energy_axis
+    e_true = dataset._energy_axis_true
+    livetime = dataset.livetime
+    lt = float(livetime.to_value(u.s)) if livetime is not None and livetime.value > 0 else 1.0
+    expo = np.asarray(ds["exposure"].values, dtype=np.float64) * u.Unit(ds["exposure"].attrs.get("units", "m2 s"))
+    aeff = (expo / (lt * u.s)).to(u.cm**2)
+    edisp = np.asarray(ds["edisp"].values) if "edisp" in ds.variables else overlap_matrix(e_true.edges, e_reco.edges)
+    mask = np.asarray(ds["mask_safe"].values, bool) if "mask_safe" in ds.variables else np.ones(e_reco.nbin, bool)
+    quality = np.where(mask, 0, 1)
+    extra = {"ANCRFILE": targets["arf"].name, "RESPFILE": targets["rmf"].name, "DSNAME": dataset.name}
+    if str(dataset.name).isdigit():
+        extra["OBS_ID"] = int(dataset.name)
+    if mask.any():
+        idx = np.flatnonzero(mask)
+        extra["LO_THRES"] = float(e_reco.edges[idx[0]].to_value(_THRES_UNIT))
+        extra["HI_THRES"] = float(e_reco.edges[idx[-1] + 1].to_value(_THRES_UNIT))
+    if onoff:
+        extra["BACKFILE"] = targets["bkg"].name
+        acc = np.asarray(ds["acceptance"].values, dtype=np.float64)
+        acc_off = np.asarray(ds["acceptance_off"].values, dtype=np.float64)
+    else:
+        acc = np.ones(e_reco.nbin)
+    counts = np.asarray(ds["counts"].values, dtype=np.float64)
+    gti = dataset.gti
+    pha = _pha_hdul(counts, quality, acc, lt, e_reco, extra, gti, "TOTAL")
+    write_arf(targets["arf"], e_true, aeff, overwrite=overwrite)
+    write_rmf(targets["rmf"], e_true, e_reco, edisp, overwrite=overwrite)
+    if onoff:
+        bkg_extra = {k: v for k, v in extra.items() if k not in ("ANCRFILE", "RESPFILE", "BACKFILE")}
+        bkg = _pha_hdul(
+            np.asarray(ds["counts_off"].values, dtype=np.float64), quality, acc_off, lt, e_reco, bkg_extra, gti, "BKG"
+        )
+        with atomic_path(targets["bkg"], overwrite=overwrite, suffix=".fits") as tmp:
+            bkg.writeto(tmp)
+    with atomic_path(pha_path, overwrite=overwrite, suffix=".fits") as tmp:
+        pha.writeto(tmp)
+    return targets
+
+
+def is_ogip_pha(filename) -> bool:
+    """True if ``filename`` is a FITS file whose first extension is an OGIP SPECTRUM."""
+    try:
+        with fits.open(filename, memmap=False) as hdul:
+            return any(
+                h.name.upper() == "SPECTRUM" or str(h.header.get("HDUCLAS1", "")).upper() == "SPECTRUM"
+                for h in hdul[1:]
+            )
+    except (OSError, ValueError):
+        return False

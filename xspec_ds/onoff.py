@@ -1,0 +1,381 @@
+"""`SpectrumDatasetOnOff`: on-off spectra fitted with WSTAT (Gammapy's ``SpectrumDatasetOnOff``).
+
+An on-off measurement has counts ``n_on`` in the source region and ``n_off`` in background
+regions; ``alpha = acceptance / acceptance_off`` is the on/off exposure ratio. The background
+in the on region is unknown: WSTAT (XSPEC manual, appendix B "Poisson data with Poisson
+background"; Gammapy's ``wstat``) profiles it out bin by bin. The Dataset stores ``counts``,
+``counts_off``, ``acceptance``, ``acceptance_off`` (dims ``energy``) next to the usual
+``exposure``, ``edisp`` and masks; ``background = alpha * counts_off`` is derived, never stored.
+
+Gradient of the profiled statistic. With ``mu_on = mu_sig + alpha mu_bkg`` and
+``W(mu_sig, mu_bkg) = 2 [mu_sig + (1 + alpha) mu_bkg - n_on ln mu_on - n_off ln mu_bkg]``,
+the profiled ``W_p(mu_sig) = W(mu_sig, mu_bkg*(mu_sig))`` has, by the envelope theorem
+(``dW/dmu_bkg = 0`` at an interior optimum; on the boundary ``mu_bkg* = 0`` is locally constant),
+
+    dW_p/dmu_sig = 2 (1 - n_on / (mu_sig + alpha mu_bkg*)),
+
+which is 2 where ``n_on = 0``. The fit's gradient is this weight times ``d mu_sig / d p``
+(`SpectrumEvaluator.compute_npred_deriv`), summed over the fit mask.
+"""
+
+from __future__ import annotations
+
+import astropy.units as u
+import numpy as np
+import xarray as xr
+
+from . import stats
+from .dataset import SpectrumDataset, get_random_state
+
+__all__ = ["SpectrumDatasetOnOff", "wstat_gradient_weights"]
+
+_ONOFF_NAMES = ("counts", "counts_off", "acceptance", "acceptance_off")
+
+
+def wstat_gradient_weights(n_on, n_off, alpha, mu_sig, mu_bkg=None) -> np.ndarray:
+    """``dW/dmu_sig`` of the profiled WSTAT per bin: ``2 (1 - n_on / (mu_sig + alpha mu_bkg))``.
+
+    ``mu_bkg`` is the profiled off-region background (`stats.get_wstat_mu_bkg`). Bins with
+    ``n_on = 0`` get 2; bins where the predicted on counts vanish with ``n_on > 0`` (the
+    statistic is infinite there) get 0.
+    """
+    n_on = np.asarray(n_on, dtype=np.float64)
+    if mu_bkg is None:
+        mu_bkg = stats.get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig)
+    mu_on = np.asarray(mu_sig, dtype=np.float64) + np.asarray(alpha) * mu_bkg
+    ok = mu_on > 0
+    ratio = np.divide(n_on, mu_on, out=np.zeros_like(mu_on), where=ok)
+    w = 2.0 * (1.0 - ratio)
+    return np.where((n_on > 0) & ~ok, 0.0, w)
+
+
+class _OnOffHot:
+    __slots__ = ("keys", "n_on", "n_off", "alpha")
+
+    def __init__(self, ds: xr.Dataset, keys):
+        v = ds.variables
+        self.keys = keys
+        self.n_on = np.asarray(v["counts"].values, dtype=np.float64) if "counts" in v else None
+        self.n_off = np.asarray(v["counts_off"].values, dtype=np.float64) if "counts_off" in v else None
+        if "acceptance" in v and "acceptance_off" in v:
+            acc = np.asarray(v["acceptance"].values, dtype=np.float64)
+            acc_off = np.asarray(v["acceptance_off"].values, dtype=np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self.alpha = np.nan_to_num(acc / acc_off, nan=0.0, posinf=0.0, neginf=0.0)
+        else:
+            self.alpha = None
+
+
+class SpectrumDatasetOnOff(SpectrumDataset):
+    """Spectrum dataset with on and off counts, fitted with WSTAT.
+
+    Parameters
+    ----------
+    models : `Models`, `SkyModel`, spectral model or list, optional
+    counts, counts_off : `xarray.DataArray` or array, dims ``("energy",)``
+        On and off counts.
+    acceptance, acceptance_off : `xarray.DataArray` or array, dims ``("energy",)``
+        On and off acceptances (OGIP ``BACKSCAL``); ``alpha = acceptance / acceptance_off``.
+    exposure, edisp, mask_safe, mask_fit, name, gti, meta_table, livetime
+        As `SpectrumDataset`.
+
+    Examples
+    --------
+    >>> import xspec_ds as xs
+    >>> axis = xs.MapAxis.from_energy_bounds("0.1 TeV", "10 TeV", 5)
+    >>> ds = xs.SpectrumDatasetOnOff.create(axis)
+    >>> ds.stat_type
+    'wstat'
+    """
+
+    stat_type = "wstat"
+    tag = "SpectrumDatasetOnOff"
+
+    def __init__(
+        self,
+        models=None,
+        counts=None,
+        counts_off=None,
+        acceptance=None,
+        acceptance_off=None,
+        exposure=None,
+        edisp=None,
+        mask_safe=None,
+        mask_fit=None,
+        name=None,
+        gti=None,
+        meta_table=None,
+        livetime=None,
+        **kwargs,
+    ):
+        if kwargs.get("background") is not None:
+            raise TypeError("SpectrumDatasetOnOff has no background argument: it is alpha * counts_off")
+        kwargs.pop("background", None)
+        super().__init__(
+            models=models,
+            counts=counts,
+            exposure=exposure,
+            edisp=edisp,
+            mask_safe=mask_safe,
+            mask_fit=mask_fit,
+            name=name,
+            gti=gti,
+            meta_table=meta_table,
+            livetime=livetime,
+            counts_off=counts_off,
+            acceptance=acceptance,
+            acceptance_off=acceptance_off,
+            **kwargs,
+        )
+
+    def _init_view(self, data: xr.Dataset) -> None:
+        super()._init_view(data)
+        self._onoff_cache = None
+
+    def reset_data_cache(self) -> None:
+        super().reset_data_cache()
+        self._onoff_cache = None
+
+    def _onoff(self) -> _OnOffHot:
+        get = self._data._variables.get
+        keys = [None if (x := get(n)) is None else (id(x), id(x._data)) for n in _ONOFF_NAMES]
+        cache = self._onoff_cache
+        if cache is None or cache.keys != keys:
+            cache = self._onoff_cache = _OnOffHot(self._data, keys)
+        return cache
+
+    # variables -----------------------------------------------------------------------------
+    counts_off = property(
+        lambda self: self._get("counts_off"), lambda self, v: self._set("counts_off", v), doc="Off counts (energy)."
+    )
+    acceptance = property(
+        lambda self: self._get("acceptance"),
+        lambda self, v: self._set("acceptance", v),
+        doc="On-region acceptance (energy).",
+    )
+    acceptance_off = property(
+        lambda self: self._get("acceptance_off"),
+        lambda self, v: self._set("acceptance_off", v),
+        doc="Off-region acceptance (energy).",
+    )
+
+    def _require(self, what: str):
+        hot = self._onoff()
+        if hot.n_off is None or hot.alpha is None:
+            raise ValueError(f"dataset {self.name!r} needs counts_off, acceptance and acceptance_off for {what}")
+        return hot
+
+    @property
+    def alpha(self) -> xr.DataArray:
+        """``acceptance / acceptance_off`` (0 where ``acceptance_off`` is 0, as Gammapy)."""
+        hot = self._require("alpha")
+        return self._as_dataarray(hot.alpha.copy(), "alpha")
+
+    @property
+    def background(self) -> xr.DataArray | None:
+        """``alpha * counts_off`` (derived, read-only)."""
+        hot = self._onoff()
+        if hot.n_off is None or hot.alpha is None:
+            return None
+        return self._as_dataarray(hot.alpha * hot.n_off, "background")
+
+    @background.setter
+    def background(self, value) -> None:
+        raise AttributeError("background of an on-off dataset is alpha * counts_off; set counts_off or acceptances")
+
+    # predictions -----------------------------------------------------------------------------
+    def _mu_sig(self) -> np.ndarray:
+        sig = self._npred_signal_values()
+        return np.zeros(self._energy_axis.nbin) if sig is None else sig
+
+    def _mu_bkg_off(self, mu_sig: np.ndarray) -> np.ndarray:
+        hot = self._require("the WSTAT background estimate")
+        n_on = hot.n_on if hot.n_on is not None else np.zeros_like(hot.n_off)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.nan_to_num(stats.get_wstat_mu_bkg(n_on, hot.n_off, hot.alpha, mu_sig))
+
+    def _npred_background_values(self) -> np.ndarray:
+        """``alpha * mu_bkg``: the profile-likelihood background in the on region (Gammapy)."""
+        hot = self._require("npred_background")
+        return np.nan_to_num(hot.alpha * self._mu_bkg_off(self._mu_sig()))
+
+    def npred_off(self) -> xr.DataArray:
+        """Predicted off counts ``mu_bkg`` (the profiled background in the off region)."""
+        return self._as_dataarray(self._mu_bkg_off(self._mu_sig()), "npred_off")
+
+    @property
+    def excess(self) -> xr.DataArray:
+        """``counts - alpha * counts_off``."""
+        return (self.counts - self.background).rename("excess").assign_attrs(units="")
+
+    # statistics -------------------------------------------------------------------------------
+    def _stat_array_values(self) -> np.ndarray:
+        hot = self._require("the WSTAT statistic")
+        if hot.n_on is None:
+            raise ValueError(f"dataset {self.name!r} has no counts: cannot compute the statistic")
+        return stats.wstat(hot.n_on, hot.n_off, hot.alpha, self._mu_sig())
+
+    def stat_array(self) -> xr.DataArray:
+        """WSTAT per reco bin (`stats.wstat`, with Gammapy's goodness-of-fit terms)."""
+        return self._as_dataarray(self._stat_array_values(), "stat_array")
+
+    def _stat_gradient(self, params) -> tuple[float, np.ndarray]:
+        """WSTAT summed over the mask and its gradient (see the module docstring)."""
+        hot = self._require("the WSTAT statistic")
+        mask = self._hot().mask
+        mu_sig = self._mu_sig()
+        mu_bkg = self._mu_bkg_off(mu_sig)
+        stat = stats.wstat(hot.n_on, hot.n_off, hot.alpha, mu_sig, mu_bkg=mu_bkg)
+        w = wstat_gradient_weights(hot.n_on, hot.n_off, hot.alpha, mu_sig, mu_bkg)
+        if mask is not None:
+            total = float(np.sum(stat, where=mask))
+            w = np.where(mask, w, 0.0)
+        else:
+            total = float(np.sum(stat))
+        grad = np.zeros(len(params))
+        index = {id(p): k for k, p in enumerate(params)}
+        for ev in self.evaluators.values():
+            mine = [p for p in ev.model.parameters if id(p) in index]
+            if mine:
+                dmu = ev.compute_npred_deriv(mine)
+                grad[[index[id(p)] for p in mine]] += dmu @ w
+        return total, grad
+
+    # simulation ---------------------------------------------------------------------------------
+    def fake(self, random_state="random-seed", npred_background=None) -> None:
+        """Draw on and off counts (in place), as Gammapy's ``SpectrumDatasetOnOff.fake``.
+
+        ``counts = Poisson(npred_signal) + Poisson(npred_background)`` and
+        ``counts_off = Poisson(npred_background / alpha)`` (in this order from one generator).
+
+        Parameters
+        ----------
+        random_state : int, numpy Generator/RandomState, "random-seed" or "global-rng"
+        npred_background : array_like or DataArray (energy), optional
+            Expected background counts in the on region; default the current
+            ``alpha * counts_off``. Gammapy's argument order ``fake(npred_background,
+            random_state)`` is accepted too.
+        """
+        if npred_background is None and not isinstance(
+            random_state, (str, int, np.integer, np.random.Generator, np.random.RandomState)
+        ):
+            npred_background, random_state = random_state, "random-seed"
+        rng = get_random_state(random_state)
+        hot = self._require("fake")
+        if npred_background is None:
+            npred_background = hot.alpha * hot.n_off
+        bkg = np.asarray(getattr(npred_background, "values", npred_background), dtype=np.float64)
+        if bkg.shape != hot.alpha.shape:
+            raise ValueError(f"npred_background has shape {bkg.shape}, the dataset has {hot.alpha.shape} energy bins")
+        sig = np.nan_to_num(self._mu_sig(), nan=0.0, posinf=0.0, neginf=0.0)
+        counts = rng.poisson(np.clip(sig, 0, None)).astype(np.float64) + rng.poisson(bkg).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = np.nan_to_num(bkg / hot.alpha, nan=0.0, posinf=0.0, neginf=0.0)
+        counts_off = rng.poisson(off).astype(np.float64)
+        self._data["counts"] = self._data["counts"].copy(data=counts)
+        self._data["counts_off"] = self._data["counts_off"].copy(data=counts_off)
+        self.reset_data_cache()
+
+    # conversions --------------------------------------------------------------------------------
+    def to_spectrum_dataset(self, name: str | None = None, **kwargs) -> SpectrumDataset:
+        """A Cash `SpectrumDataset` with ``background = alpha * counts_off`` (models not copied)."""
+        data = self._data.drop_vars([v for v in ("counts_off", "acceptance", "acceptance_off") if v in self._data])
+        data = data.copy(deep=True)
+        bkg = self.background
+        data["background"] = bkg.variable.copy(deep=True)
+        data["background"].attrs.update({"units": "", "long_name": "background counts alpha * n_off"})
+        if name is not None:
+            data.attrs["name"] = name
+        return SpectrumDataset.from_xarray(data)
+
+    def info_dict(self, in_safe_data_range: bool = True) -> dict:
+        """Gammapy's on-off ``info_dict``: summed counts, ``counts_off``, ``alpha`` (the
+        ``n_off``-weighted mean), ``background = alpha n_off``, excess, Li & Ma (1983, eq. 17)
+        ``sqrt_ts``, acceptances, and the profiled ``npred_background``."""
+        from .summary import info_dict
+
+        info = info_dict(self, in_safe_data_range=in_safe_data_range)
+        mask = np.ones(self._energy_axis.nbin, bool)
+        if in_safe_data_range and self.mask_safe is not None:
+            mask = np.asarray(self.mask_safe.values, bool)
+        hot = self._require("info_dict")
+        n_on = float(hot.n_on[mask].sum()) if hot.n_on is not None else 0.0
+        n_off = float(hot.n_off[mask].sum())
+        bkg = float((hot.alpha * hot.n_off)[mask].sum())
+        alpha = bkg / n_off if n_off > 0 else np.nan
+        info["background"] = bkg
+        info["excess"] = n_on - bkg
+        info["counts_off"] = n_off
+        info["alpha"] = alpha
+        info["sqrt_ts"] = float(stats.li_ma_significance(n_on, n_off, alpha)) if n_off > 0 else np.nan
+        acc = float(np.asarray(self.acceptance.values)[mask].sum())
+        info["acceptance"] = acc
+        info["acceptance_off"] = acc / alpha if n_off > 0 else np.nan
+        lt = info["livetime"].to_value(u.s) if isinstance(info.get("livetime"), u.Quantity) else np.nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            info["background_rate"] = bkg / lt / u.s
+            info["excess_rate"] = (n_on - bkg) / lt / u.s
+        return info
+
+    # constructors and files -----------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls, e_reco, e_true=None, region=None, reference_time="2000-01-01", name=None, meta_table=None, **kwargs
+    ) -> "SpectrumDatasetOnOff":
+        """Empty on-off dataset: zero counts and off counts, acceptances 1, zero exposure,
+        diagonal edisp and ``mask_safe`` False (as `SpectrumDataset.create`)."""
+        ds = SpectrumDataset.create(
+            e_reco, e_true, region=region, reference_time=reference_time, name=name, meta_table=meta_table
+        )
+        n = ds.data.sizes["energy"]
+        data = ds.data.drop_vars("background")
+        new = cls.from_xarray(data, validate=False)
+        new.counts_off = kwargs.pop("counts_off", np.zeros(n))
+        new.acceptance = kwargs.pop("acceptance", np.ones(n))
+        new.acceptance_off = kwargs.pop("acceptance_off", np.ones(n))
+        if kwargs:
+            raise TypeError(f"create() got unexpected argument(s) {sorted(kwargs)}")
+        return new
+
+    @classmethod
+    def from_spectrum_dataset(
+        cls, dataset: SpectrumDataset, acceptance, acceptance_off, counts_off=None, name: str | None = None
+    ) -> "SpectrumDatasetOnOff":
+        """On-off dataset from a `SpectrumDataset`: ``counts_off = background / alpha`` unless given."""
+        data = dataset.data.copy(deep=True)
+        n = data.sizes["energy"]
+        acc = np.broadcast_to(np.asarray(getattr(acceptance, "values", acceptance), dtype=np.float64), (n,)).copy()
+        acc_off = np.broadcast_to(
+            np.asarray(getattr(acceptance_off, "values", acceptance_off), dtype=np.float64), (n,)
+        ).copy()
+        if counts_off is None:
+            bkg = np.asarray(data["background"].values) if "background" in data else np.zeros(n)
+            counts_off = np.divide(bkg * acc_off, acc, out=np.zeros(n), where=acc > 0)
+        if "background" in data:
+            data = data.drop_vars("background")
+        if name is not None:
+            data.attrs["name"] = name
+        new = cls.from_xarray(data, validate=False)
+        new.counts_off = np.asarray(getattr(counts_off, "values", counts_off), dtype=np.float64)
+        new.acceptance = acc
+        new.acceptance_off = acc_off
+        return new
+
+    def write(self, filename, overwrite: bool = False, **kwargs) -> None:
+        """Write OGIP PHA/ARF/RMF/BKG files (`xspec_ds.io.ogip.write_ogip`), or netCDF for ``.nc``."""
+        name = str(filename)
+        if name.endswith((".nc", ".nc4")):
+            from .io import write_dataset
+
+            write_dataset(self, filename, overwrite=overwrite, **kwargs)
+            return
+        from .io.ogip import write_ogip
+
+        write_ogip(self, filename, overwrite=overwrite)
+
+    @classmethod
+    def read(cls, filename, name: str | None = None, **kwargs) -> "SpectrumDatasetOnOff":
+        """Read an OGIP PHA (with its ARF, RMF and BACKFILE) or a netCDF file."""
+        from .io import read_dataset
+
+        return read_dataset(cls, filename, name=name, **kwargs)
