@@ -276,8 +276,8 @@ def read_rmf(filename) -> tuple[MapAxis, MapAxis, np.ndarray, np.ndarray | None]
         with np.errstate(divide="ignore", invalid="ignore"):
             matrix = np.where(sums[:, None] > 0, matrix / sums[:, None], 0.0)
     else:
-        # float32 matrices may sum to 1 + a few ulp; renormalise only those rows
-        over = sums > 1
+        # float32 rows may sum to 1 + a few ulp (accepted); renormalise rows beyond 1 + 1e-6 only
+        over = sums > 1 + 1e-6
         matrix[over] /= sums[over, None]
     return e_true, e_reco, matrix, area
 
