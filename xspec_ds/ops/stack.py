@@ -73,28 +73,32 @@ OBS_DIM = "obs"
 GTI_VARIABLES = ("gti_start", "gti_stop")
 
 
+def _is_lazy(a) -> bool:
+    return hasattr(a, "__dask_graph__")
+
+
 class StackContext:
-    """Weights shared by the stack rules, computed once from the ``obs`` Dataset (lazy-safe)."""
+    """Weights shared by the stack rules, computed once (numpy or dask arrays, ``obs`` first)."""
 
-    def __init__(self, obs: xr.Dataset):
-        self.obs = obs
-
-    @cached_property
-    def safe(self) -> xr.DataArray:
-        """``m_kj`` (obs, energy), bool."""
-        if "mask_safe" in self.obs.variables:
-            return self.obs["mask_safe"]
-        return xr.ones_like(self.obs["counts"], dtype=bool)
+    def __init__(self, arrays: dict):
+        self.arrays = arrays
 
     @cached_property
-    def any_safe(self) -> xr.DataArray:
-        """``s_k`` (obs,), bool: the dataset has at least one safe bin."""
-        return self.safe.any("energy")
+    def safe(self):
+        """``m_kj``, shape (obs, energy), bool."""
+        if "mask_safe" in self.arrays:
+            return self.arrays["mask_safe"]
+        return np.ones_like(self.arrays["counts"], dtype=bool)
 
     @cached_property
-    def exposure(self) -> xr.DataArray:
-        """``sum_k X_ki s_k`` (energy_true)."""
-        return xr.dot(self.obs["exposure"], self.any_safe.astype(np.float64), dim=OBS_DIM)
+    def any_safe(self):
+        """``s_k``, shape (obs,), float 0/1: the dataset has at least one safe bin."""
+        return self.safe.any(axis=1).astype(np.float64)
+
+    @cached_property
+    def exposure(self):
+        """``sum_k X_ki s_k``, shape (energy_true,)."""
+        return np.einsum("k,ki->i", self.any_safe, self.arrays["exposure"])
 
 
 @dataclass(frozen=True)
@@ -104,47 +108,50 @@ class StackRule:
     Attributes
     ----------
     reduce : callable
-        ``reduce(obs, ctx) -> DataArray``: ``obs`` is the Dataset with the ``obs`` dimension,
-        ``ctx`` a `StackContext`; returns the stacked variable (``obs`` reduced away).
+        ``reduce(arrays, ctx) -> array``: ``arrays`` maps variable names to numpy or dask arrays
+        whose first axis is ``obs`` (other axes in the variable's dim order), ``ctx`` is a
+        `StackContext`; returns the stacked array (``obs`` reduced away, other axes unchanged).
+        Use array methods / numpy functions that dask also implements, so lazy inputs stay lazy.
     fill : str or callable
         What a dataset lacking the variable contributes: ``"zeros"``, ``"ones"`` (True for
         masks), ``"drop"`` (the result lacks the variable), ``"raise"``, or a callable
         ``fill(axes) -> numpy.ndarray`` given ``{"energy": MapAxis, "energy_true": MapAxis}``.
     """
 
-    reduce: Callable[[xr.Dataset, StackContext], xr.DataArray]
+    reduce: Callable[[dict, StackContext], object]
     fill: str | Callable = "raise"
 
 
 def _sum_over_safe(name: str):
-    def reduce(obs: xr.Dataset, ctx: StackContext) -> xr.DataArray:
-        return xr.where(ctx.safe, obs[name], 0.0).sum(OBS_DIM)
+    def reduce(arrays: dict, ctx: StackContext):
+        return np.where(ctx.safe, arrays[name], 0.0).sum(axis=0)
 
     return reduce
 
 
-def _reduce_mask_safe(obs, ctx):
-    return ctx.safe.any(OBS_DIM)
+def _reduce_mask_safe(arrays, ctx):
+    return ctx.safe.any(axis=0)
 
 
-def _reduce_mask_fit(obs, ctx):
-    return obs["mask_fit"].any(OBS_DIM)
+def _reduce_mask_fit(arrays, ctx):
+    return arrays["mask_fit"].any(axis=0)
 
 
-def _reduce_exposure(obs, ctx):
+def _reduce_exposure(arrays, ctx):
     return ctx.exposure
 
 
-def _reduce_edisp(obs, ctx):
-    if "exposure" not in obs.variables:
+def _reduce_edisp(arrays, ctx):
+    if "exposure" not in arrays:
         raise ValueError("cannot stack edisp without exposure: the kernels are exposure-weighted")
-    num = xr.dot(obs["exposure"], obs["edisp"], ctx.safe.astype(np.float64), dim=OBS_DIM)
+    num = np.einsum("ki,kij,kj->ij", arrays["exposure"], arrays["edisp"], ctx.safe.astype(np.float64))
     den = ctx.exposure
-    return xr.where(den > 0, num / den.where(den > 0, 1.0), 0.0).transpose("energy_true", "energy")
+    ok = den > 0
+    return np.where(ok[:, None], num / np.where(ok, den, 1.0)[:, None], 0.0)
 
 
-def _reduce_livetime(obs, ctx):
-    return xr.dot(obs["livetime"], ctx.any_safe.astype(np.float64), dim=OBS_DIM)
+def _reduce_livetime(arrays, ctx):
+    return np.einsum("k,k->", arrays["livetime"], ctx.any_safe)
 
 
 def _fill_edisp(axes):
@@ -170,7 +177,7 @@ def register_stack_rule(name: str, rule: StackRule) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# gathering K datasets into one obs Dataset
+# gathering K datasets into arrays with a leading obs axis
 # --------------------------------------------------------------------------------------------
 def _as_xarray(item, k: int) -> xr.Dataset:
     if isinstance(item, xr.Dataset):
@@ -186,23 +193,38 @@ def _label(ds: xr.Dataset, k: int) -> str:
     return f"dataset {k} ({name!r})" if name is not None else f"dataset {k}"
 
 
-def _edge_values(ds: xr.Dataset, dim: str, unit: u.UnitBase, k: int) -> np.ndarray:
-    v = ds.variables
-    try:
-        lo, hi = v[f"{dim}_min"], v[f"{dim}_max"]
-    except KeyError:
-        raise ValueError(f"{_label(ds, k)}: axis {dim!r} has no '{dim}_min'/'{dim}_max' edge coordinates") from None
-    lo_v = np.asarray(lo.values, dtype=np.float64)
-    hi_v = np.asarray(hi.values, dtype=np.float64)
-    own = lo.attrs.get("units", "TeV")
-    if own != unit.to_string():
-        f = u.Unit(own).to(unit)
+def _raw(var: xr.Variable):
+    """The variable's array: numpy as is, dask as is, anything else (lazy backend) loaded."""
+    data = var._data  # numpy or dask array behind the Variable (avoids the slow .chunks protocol check)
+    if isinstance(data, np.ndarray) or _is_lazy(data):
+        return data
+    return np.asarray(var.values)
+
+
+def _unit_of(var: xr.Variable, default: str) -> str:
+    return var.attrs.get("units", default)
+
+
+def _edge_pair(v, ds: xr.Dataset, dim: str, k: int, unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) bin edges of ``dim`` in ``unit`` (``v``: the dataset's variables)."""
+    lo, hi = v.get(f"{dim}_min"), v.get(f"{dim}_max")
+    if lo is None or hi is None:
+        raise ValueError(f"{_label(ds, k)}: axis {dim!r} has no '{dim}_min'/'{dim}_max' edge coordinates")
+    lo_v, hi_v = _raw(lo), _raw(hi)
+    own = _unit_of(lo, "TeV")
+    if own != unit:
+        f = u.Unit(own).to(u.Unit(unit))
         lo_v, hi_v = lo_v * f, hi_v * f
-    return np.append(lo_v, hi_v[-1:])
+    return lo_v, hi_v
 
 
-def _check_axes(dss: list[xr.Dataset], dim: str) -> None:
-    """All datasets must share axis ``dim`` (edges equal to 1e-10 relative)."""
+def _edges(ds: xr.Dataset, dim: str, k: int, unit: str) -> np.ndarray:
+    lo, hi = _edge_pair(ds.variables, ds, dim, k, unit)
+    return np.concatenate([np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)[-1:]])
+
+
+def _check_axes(dss: list[xr.Dataset], dim: str, varmaps: list) -> None:
+    """All datasets must share axis ``dim`` (edges equal to 1e-10 relative); vectorised over K."""
     first = dss[0]
     has = [dim in ds.dims for ds in dss]
     if not all(has) and any(has):
@@ -212,35 +234,37 @@ def _check_axes(dss: list[xr.Dataset], dim: str) -> None:
                          f"but {state[1]} in {_label(dss[k], k)}")
     if not has[0]:
         return
-    unit = u.Unit(first.variables[f"{dim}_min"].attrs.get("units", "TeV"))
-    ref = _edge_values(first, dim, unit, 0)
-    for k, ds in enumerate(dss[1:], start=1):
-        e = _edge_values(ds, dim, unit, k)
-        if e.shape != ref.shape or not np.allclose(e, ref, rtol=1e-10, atol=0):
-            raise ValueError(
-                f"cannot stack: the {dim!r} axis of {_label(ds, k)} ({e.size - 1} bins, "
-                f"[{e[0]:.6g}, {e[-1]:.6g}] {unit}) differs from that of {_label(first, 0)} "
-                f"({ref.size - 1} bins, [{ref[0]:.6g}, {ref[-1]:.6g}] {unit})"
-            )
+    unit = _unit_of(varmaps[0][f"{dim}_min"], "TeV")
+    pairs = [_edge_pair(v, ds, dim, k, unit) for k, (v, ds) in enumerate(zip(varmaps, dss, strict=True))]
+    ref_lo, ref_hi = pairs[0]
+    sizes = np.array([p[0].size for p in pairs])
+    bad = np.flatnonzero(sizes != ref_lo.size)
+    if not bad.size:
+        lo = np.stack([p[0] for p in pairs])
+        hi = np.stack([p[1] for p in pairs])
+        ok = (np.abs(lo - ref_lo) <= 1e-10 * np.abs(ref_lo)).all(axis=1)
+        ok &= (np.abs(hi - ref_hi) <= 1e-10 * np.abs(ref_hi)).all(axis=1)
+        bad = np.flatnonzero(~ok)
+    if bad.size:
+        k = int(bad[0])
+        e = _edges(dss[k], dim, k, unit)
+        ref = _edges(first, dim, 0, unit)
+        raise ValueError(
+            f"cannot stack: the {dim!r} axis of {_label(dss[k], k)} ({e.size - 1} bins, "
+            f"[{e[0]:.6g}, {e[-1]:.6g}] {unit}) differs from that of {_label(first, 0)} "
+            f"({ref.size - 1} bins, [{ref[0]:.6g}, {ref[-1]:.6g}] {unit})"
+        )
 
 
-def _variable_array(ds: xr.Dataset, name: str, dims: tuple, unit: str | None):
-    var = ds.variables[name]
-    if tuple(var.dims) != dims:
-        var = var.transpose(*dims)
-    data = var.data if var.chunks is not None else np.asarray(var.values)
-    if unit is not None:
-        own = var.attrs.get("units", "")
-        if own != unit:
-            data = data * u.Unit(own).to(u.Unit(unit))
-    return data
+def _gather(dss: list[xr.Dataset]) -> tuple[dict, dict, dict]:
+    """Arrays with a leading ``obs`` axis from K single datasets (stacked, not merged).
 
-
-def _gather(dss: list[xr.Dataset]) -> xr.Dataset:
-    """One Dataset with an ``obs`` dimension from K single datasets (arrays stacked, not merged)."""
+    Returns ``(arrays, variables_template, coords)``.
+    """
     first = dss[0]
+    varmaps = [ds.variables for ds in dss]
     for dim in ENERGY_DIMS:
-        _check_axes(dss, dim)
+        _check_axes(dss, dim, varmaps)
     names: list[str] = []
     for ds in dss:
         for n in ds.data_vars:
@@ -250,47 +274,89 @@ def _gather(dss: list[xr.Dataset]) -> xr.Dataset:
     if unknown:
         raise ValueError(f"cannot stack variable(s) {unknown}: no stacking rule "
                          "(see xspec_ds.ops.stack.register_stack_rule)")
-    axes = {d: MapAxis(_edge_values(first, d, u.Unit(first.variables[f"{d}_min"].attrs.get("units", "TeV")), 0)
-                       * u.Unit(first.variables[f"{d}_min"].attrs.get("units", "TeV")), name=d)
-            for d in ENERGY_DIMS if d in first.dims}
+    axes = {}
     coords = {}
-    for d in axes:
-        for c in (d, f"{d}_min", f"{d}_max"):
-            coords[c] = first.variables[c]
-    data_vars = {}
+    for d in ENERGY_DIMS:
+        if d in first.dims:
+            unit = _unit_of(first.variables[f"{d}_min"], "TeV")
+            axes[d] = MapAxis(_edges(first, d, 0, unit) * u.Unit(unit), name=d)
+            for c in (d, f"{d}_min", f"{d}_max"):
+                coords[c] = first.variables[c]
+    arrays, templates = {}, {}
     for n in names:
         rule = STACK_RULES[n]
-        owner = next(ds for ds in dss if n in ds.variables)
-        tmpl = owner.variables[n]
-        dims = tuple(d for d in tmpl.dims if d != OBS_DIM)
-        is_mask = tmpl.dtype == bool
-        unit = None if is_mask else tmpl.attrs.get("units", "")
-        arrays = []
-        dropped = False
+        owner_k = next(k for k, v in enumerate(varmaps) if n in v)
+        tmpl = varmaps[owner_k][n]
+        dims = tuple(tmpl.dims)
+        unit = None if tmpl.dtype == bool else _unit_of(tmpl, "")
+        parts = []
         for k, ds in enumerate(dss):
-            if n in ds.variables:
-                arrays.append(_variable_array(ds, n, dims, unit))
+            var = varmaps[k].get(n)
+            if var is not None:
+                if var.dims != dims:
+                    var = var.transpose(*dims)
+                a = _raw(var)
+                if unit is not None and _unit_of(var, "") != unit:
+                    a = a * u.Unit(_unit_of(var, "")).to(u.Unit(unit))
+                parts.append(a)
                 continue
             if rule.fill == "drop":
-                dropped = True
+                parts = None
                 break
             if rule.fill == "raise":
-                raise ValueError(f"cannot stack: {_label(ds, k)} has no {n!r} while {_label(owner, dss.index(owner))} has")
-            shape = tuple(axes[d].nbin for d in dims)
+                raise ValueError(f"cannot stack: {_label(ds, k)} has no {n!r} while {_label(dss[owner_k], owner_k)} has")
             if callable(rule.fill):
-                arrays.append(np.asarray(rule.fill(axes), dtype=tmpl.dtype))
+                parts.append(np.asarray(rule.fill(axes), dtype=tmpl.dtype))
             else:
-                arrays.append((np.ones if rule.fill == "ones" else np.zeros)(shape, dtype=tmpl.dtype))
-        if dropped:
+                shape = tuple(axes[d].nbin for d in dims)
+                parts.append((np.ones if rule.fill == "ones" else np.zeros)(shape, dtype=tmpl.dtype))
+        if parts is None:
             continue
-        if any(not isinstance(a, np.ndarray) for a in arrays):
+        if any(_is_lazy(a) for a in parts):
             import dask.array as da
 
-            stacked = da.stack([da.asarray(a) for a in arrays])
+            arrays[n] = da.stack([da.asarray(a) for a in parts])
         else:
-            stacked = np.stack(arrays)
-        data_vars[n] = xr.Variable((OBS_DIM,) + dims, stacked, dict(tmpl.attrs))
-    return xr.Dataset(data_vars, coords=coords)
+            arrays[n] = np.stack(parts)
+        templates[n] = tmpl
+    return arrays, templates, coords
+
+
+def _obs_arrays(obs: xr.Dataset) -> tuple[dict, dict, dict]:
+    """Arrays with a leading ``obs`` axis from one Dataset with an ``obs`` dimension."""
+    if OBS_DIM not in obs.dims:
+        raise ValueError(f"stack: the Dataset has no {OBS_DIM!r} dimension")
+    if obs.sizes[OBS_DIM] == 0:
+        raise ValueError("cannot stack an empty collection: the 'obs' dimension has length 0")
+    arrays, templates = {}, {}
+    for n, var in obs.data_vars.items():
+        if n in GTI_VARIABLES:
+            continue
+        if n not in STACK_RULES:
+            raise ValueError(f"cannot stack variable {n!r}: no stacking rule (see xspec_ds.ops.stack.register_stack_rule)")
+        if OBS_DIM not in var.dims:
+            raise ValueError(f"cannot stack variable {n!r}: it has no {OBS_DIM!r} dimension")
+        rest = tuple(d for d in var.dims if d != OBS_DIM)
+        v = var.variable.transpose(OBS_DIM, *rest)
+        arrays[n] = _raw(v)
+        templates[n] = xr.Variable(rest, np.empty((0,) * len(rest)), dict(var.attrs))
+    coords = {c: obs.coords[c].variable for c in obs.coords if OBS_DIM not in obs.coords[c].dims}
+    return arrays, templates, coords
+
+
+def _reduce(arrays: dict, templates: dict, coords: dict, attrs: dict, gti=None) -> xr.Dataset:
+    if "counts" not in arrays:
+        raise ValueError("cannot stack: the datasets have no 'counts'")
+    ctx = StackContext(arrays)
+    out = {}
+    for n in arrays:
+        tmpl = templates[n]
+        out[n] = xr.Variable(tmpl.dims, STACK_RULES[n].reduce(arrays, ctx), dict(tmpl.attrs))
+    attrs = dict(attrs)
+    if gti is not None:
+        out.update(gti.to_xarray())
+        attrs["time_reference"] = gti.time_ref.tt.isot
+    return xr.Dataset(out, coords=coords, attrs=attrs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,12 +370,14 @@ def _gti_union(dss: list[xr.Dataset]):
 
     parts = []
     for ds in dss:
-        if "gti_start" not in ds.variables:
+        v = ds.variables
+        if "gti_start" not in v:
             continue
-        start = np.asarray(ds.variables["gti_start"].values, dtype=np.float64).ravel()
-        stop = np.asarray(ds.variables["gti_stop"].values, dtype=np.float64).ravel()
-        attrs = ds.variables["gti_start"].attrs
-        scale = u.Unit(attrs.get("units", "s")).to(u.s)
+        start = np.asarray(v["gti_start"].values, dtype=np.float64).ravel()
+        stop = np.asarray(v["gti_stop"].values, dtype=np.float64).ravel()
+        attrs = v["gti_start"].attrs
+        unit = attrs.get("units", "s")
+        scale = 1.0 if unit == "s" else u.Unit(unit).to(u.s)
         ok = np.isfinite(start) & np.isfinite(stop)  # obs-dim inputs are NaN-padded
         ref = attrs.get("time_reference", ds.attrs.get("time_reference", DEFAULT_REFERENCE))
         parts.append((start[ok] * scale, stop[ok] * scale, ref))
@@ -365,33 +433,10 @@ def stack_obs(obs: xr.Dataset) -> xr.Dataset:
     Works unchanged on numpy- and dask-backed arrays; with dask the result stays lazy and is a
     tree reduction over the ``obs`` chunks. GTI (``gti_start``/``gti_stop`` with dims
     ``(obs, gti)`` NaN-padded, or ``(gti,)``) are computed eagerly (they are small) and merged;
-    ``attrs`` (including ``meta_table``) are kept as they are.
+    ``attrs`` (including ``meta_table``, which describes the whole collection) are kept.
     """
-    if OBS_DIM not in obs.dims:
-        raise ValueError(f"stack_obs: the Dataset has no {OBS_DIM!r} dimension")
-    if obs.sizes[OBS_DIM] == 0:
-        raise ValueError("cannot stack an empty collection: the 'obs' dimension has length 0")
-    if "counts" not in obs.variables:
-        raise ValueError("cannot stack: the datasets have no 'counts'")
-    ctx = StackContext(obs)
-    out = {}
-    for n in obs.data_vars:
-        if n in GTI_VARIABLES:
-            continue
-        if n not in STACK_RULES:
-            raise ValueError(f"cannot stack variable {n!r}: no stacking rule (see xspec_ds.ops.stack.register_stack_rule)")
-        if OBS_DIM not in obs[n].dims:
-            raise ValueError(f"cannot stack variable {n!r}: it has no {OBS_DIM!r} dimension")
-        da = STACK_RULES[n].reduce(obs, ctx)
-        out[n] = xr.Variable(da.dims, da.data, dict(obs[n].attrs))
-    coords = {c: obs.coords[c].variable for c in obs.coords if OBS_DIM not in obs.coords[c].dims}
-    result = xr.Dataset(out, coords=coords, attrs=dict(obs.attrs))
-    gti = _gti_union([obs])
-    if gti is not None:
-        for k, var in gti.to_xarray().items():
-            result[k] = var
-        result.attrs["time_reference"] = gti.time_ref.tt.isot
-    return result
+    arrays, templates, coords = _obs_arrays(obs)
+    return _reduce(arrays, templates, coords, dict(obs.attrs), _gti_union([obs]))
 
 
 def stack_xarray(datasets: Sequence[xr.Dataset] | xr.Dataset, name: str | None = None) -> xr.Dataset:
@@ -402,17 +447,12 @@ def stack_xarray(datasets: Sequence[xr.Dataset] | xr.Dataset, name: str | None =
         dss = [_as_xarray(d, k) for k, d in enumerate(datasets)]
         if not dss:
             raise ValueError("cannot stack an empty list of datasets")
-        obs = _gather(dss)
-        result = stack_obs(obs)
-        result.attrs = {k: v for k, v in dss[0].attrs.items() if k != "meta_table"}
-        gti = _gti_union(dss)
-        if gti is not None:
-            for k, var in gti.to_xarray().items():
-                result[k] = var
-            result.attrs["time_reference"] = gti.time_ref.tt.isot
+        arrays, templates, coords = _gather(dss)
+        attrs = {k: v for k, v in dss[0].attrs.items() if k != "meta_table"}
         meta = concat_meta_tables([ds.attrs.get("meta_table") for ds in dss])
         if meta is not None:
-            result.attrs["meta_table"] = meta
+            attrs["meta_table"] = meta
+        result = _reduce(arrays, templates, coords, attrs, _gti_union(dss))
     if name is not None:
         result.attrs["name"] = str(name)
     return result
@@ -510,14 +550,27 @@ def stack(datasets, name: str | None = None, progress: bool = False, compute: bo
 def replace_contents(target: xr.Dataset, new: xr.Dataset) -> None:
     """Make ``target`` hold the variables and attrs of ``new``, in place (same Dataset object).
 
-    Uses the public API (``del``, `xarray.Dataset.update`, ``attrs``) so that an accessor view
-    (``xr_ds.spectrum``) sees the change. Coordinates are replaced too; energy edges do not change
-    in a stack so the index coordinates stay the same.
+    Public API only, so that an accessor view (``xr_ds.spectrum``) sees the change: variables
+    whose dims and shape are unchanged (all energy arrays: a stack keeps the edges) get their
+    data replaced through `xarray.Variable.values` (fast, no re-alignment); the GTI variables,
+    whose length changes, are deleted and re-added with `xarray.Dataset.update`.
     """
+    tv = target.variables
     for k in list(target.data_vars):
-        if k not in new.data_vars or k in GTI_VARIABLES:
+        if k not in new.data_vars:
             del target[k]
-    target.update(new)
+    added = {}
+    for k, var in new.data_vars.items():
+        old = tv.get(k)
+        if old is not None and old.dims == var.dims and old.shape == var.shape:
+            old.values = var.variable.data
+            old.attrs = dict(var.attrs)
+        else:
+            if old is not None:
+                del target[k]
+            added[k] = var.variable
+    if added:
+        target.update(added)
     target.attrs.clear()
     target.attrs.update(new.attrs)
 
