@@ -43,9 +43,25 @@ def get_random_state(random_state):
 
 
 class _HotArrays:
-    """Numpy views of a Dataset's arrays in canonical units, for the likelihood hot path."""
+    """Numpy views of a Dataset's arrays in canonical units, for the likelihood hot path.
 
-    __slots__ = ("keys", "counts", "background", "exposure", "edisp", "mask", "e_lo", "e_hi", "nodes")
+    Only views are cached (never converted copies), so in-place edits such as
+    ``ds.exposure.values *= 2`` or ``ds.mask_fit.values[:3] = False`` are seen: the exposure unit
+    scale and the ``mask_safe & mask_fit`` combination are applied on access.
+    """
+
+    __slots__ = ("keys", "counts", "background", "_exposure", "_exposure_scale", "edisp", "_masks", "e_lo", "e_hi",
+                 "nodes")
+
+    @property
+    def exposure(self):
+        exp = self._exposure
+        return exp if exp is None or self._exposure_scale == 1.0 else exp * self._exposure_scale
+
+    @property
+    def mask(self):
+        masks = self._masks
+        return masks[0] & masks[1] if len(masks) == 2 else (masks[0] if masks else None)
 
     def __init__(self, ds: xr.Dataset, keys):
         v = ds.variables
@@ -53,19 +69,15 @@ class _HotArrays:
         self.counts = np.asarray(v["counts"].values, dtype=np.float64) if "counts" in v else None
         self.background = np.asarray(v["background"].values, dtype=np.float64) if "background" in v else None
         if "exposure" in v:
-            scale = u.Unit(v["exposure"].attrs.get("units", "m2 s")).to(CM2S)
-            self.exposure = np.asarray(v["exposure"].values, dtype=np.float64) * scale
+            self._exposure_scale = float(u.Unit(v["exposure"].attrs.get("units", "m2 s")).to(CM2S))
+            self._exposure = np.asarray(v["exposure"].values, dtype=np.float64)
             edges = axis_from_dataset(ds, "energy_true").edges.to_value(ENERGY_UNIT)
             self.e_lo, self.e_hi = edges[:-1], edges[1:]
         else:
-            self.exposure = self.e_lo = self.e_hi = None
+            self._exposure = self.e_lo = self.e_hi = None
+            self._exposure_scale = 1.0
         self.edisp = np.asarray(v["edisp"].values, dtype=np.float64) if "edisp" in v else None
-        mask = None
-        for m in ("mask_safe", "mask_fit"):
-            if m in v:
-                mv = np.asarray(v[m].values, dtype=bool)
-                mask = mv if mask is None else mask & mv
-        self.mask = mask
+        self._masks = tuple(np.asarray(v[m].values, dtype=bool) for m in ("mask_safe", "mask_fit") if m in v)
         self.nodes = {}
 
 
@@ -179,11 +191,15 @@ class SpectrumDataset:
         else:
             axes = {d: axis_from_dataset(self._data, d) for d in ("energy", "energy_true") if d in self._data.dims}
             da = as_dataarray(name, value, axes)
+            old = self._data.variables[name] if name in self._data.variables else None
             self._data[name] = da.variable
             try:
                 validate_dataset(self._data)
-            except Exception:
-                del self._data[name]
+            except Exception:  # restore the previous array: a rejected assignment changes nothing
+                if old is None:
+                    del self._data[name]
+                else:
+                    self._data[name] = old
                 raise
         self.reset_data_cache()
 
