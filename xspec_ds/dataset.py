@@ -542,6 +542,57 @@ class SpectrumDataset:
         """Returns self: a spectrum has no spatial extent to pad."""
         return self
 
+    # label operations: thin delegations to xspec_ds.ops (stack/slicing/resample) ---------------
+    def stack(self, other: "SpectrumDataset") -> None:
+        """Stack ``other`` into this dataset in place (`xspec_ds.ops.stack.stack_in_place`).
+
+        Equals ``xs.stack([self, other])`` with this dataset's name and models; the backing
+        `xarray.Dataset` object is updated in place (accessor views see it). Nothing changes if
+        the stack fails (e.g. different energy axes).
+        """
+        from .ops.stack import stack_in_place
+
+        stack_in_place(self, other)
+
+    def _derived(self, data: xr.Dataset, name: str | None) -> "SpectrumDataset":
+        from .ops.stack import _carry_models
+
+        new_name = name or make_name()
+        data.attrs["name"] = new_name
+        models = _carry_models(self._models, new_name, self.name) if len(self._models) else None
+        return type(self).from_xarray(data, models=models, validate=False)
+
+    def slice_by_idx(self, slices: dict, name: str | None = None) -> "SpectrumDataset":
+        """Sub-dataset by bin index, e.g. ``{"energy": slice(2, 8)}`` (`xspec_ds.ops.slicing`)."""
+        from .ops.slicing import slice_by_idx
+
+        return self._derived(slice_by_idx(self._data, slices), name)
+
+    def slice_by_energy(self, energy_min=None, energy_max=None, name: str | None = None) -> "SpectrumDataset":
+        """Sub-dataset in a reco-energy range, bounds snapped to edges as Gammapy (`xspec_ds.ops.slicing`)."""
+        from .ops.slicing import slice_by_energy
+
+        return self._derived(slice_by_energy(self._data, energy_min, energy_max), name)
+
+    def resample_energy_axis(self, energy_axis: MapAxis, name: str | None = None) -> "SpectrumDataset":
+        """Merge reco bins onto ``energy_axis``, summing over safe bins (`xspec_ds.ops.resample`)."""
+        from .ops.resample import resample_energy_axis
+
+        return self._derived(resample_energy_axis(self._data, energy_axis), name)
+
+    def downsample(self, factor: int, axis_name: str | None = None, name: str | None = None) -> "SpectrumDataset":
+        """Merge every ``factor`` reco bins when ``axis_name="energy"`` (`xspec_ds.ops.resample`)."""
+        from .ops.resample import downsample
+
+        return self._derived(downsample(self._data, factor, axis_name=axis_name), name)
+
+    def to_image(self, name: str | None = None) -> "SpectrumDataset":
+        """Sum over reco energy into one bin (`xspec_ds.ops.resample.to_image`)."""
+        from .ops.resample import to_image
+
+        return self._derived(to_image(self._data), name)
+    # end of label operations ------------------------------------------------------------------
+
     # constructors -------------------------------------------------------------------------
     @classmethod
     def create(cls, e_reco: MapAxis, e_true: MapAxis | None = None, region=None, reference_time="2000-01-01",
