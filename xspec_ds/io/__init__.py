@@ -99,7 +99,7 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
 
         try:
             return read_netcdf(cls, path, name=name, **kwargs)
-        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+        except Exception as exc:  # any failure of a backend on a damaged file
             raise DatasetFileError(f"{path}: cannot read as a netCDF spectrum dataset: {exc}") from exc
     from astropy.io import fits
 
@@ -135,7 +135,7 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
             return from_hdulist(cls, hdulist, name=name, source=str(path), **kwargs)
         except FitsLayoutError:
             raise
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        except Exception as exc:  # any failure on a damaged file
             raise DatasetFileError(
                 f"{path}: cannot read the Gammapy SpectrumDataset layout (truncated or corrupt?): {exc}"
             ) from exc

@@ -17,8 +17,10 @@ Astro Data Formats, "Sky maps", HEALPix/region variants, and Gammapy's ``RegionN
 Gammapy also writes ``X_REGION`` tables (the sky region) and ``EDISP_EXPOSURE``; both are
 optional when reading, and xspec_ds (which has no sky region) neither needs nor writes them.
 Data are written as float64 (``D``) so nothing is lost; Gammapy writes float32 and reads any
-float type. Two facts Gammapy's files do not keep are stored in extra keywords Gammapy ignores:
-``LIVETIME`` (s) in the primary header and ``TREFISOT`` (the exact ISO reference time) in GTI.
+float type. Two facts Gammapy's files do not keep are stored where Gammapy does not look: the
+livetime in a one-row table HDU ``LIVETIME`` (column ``LIVETIME``, s; also the primary keyword
+``LIVETIME`` for people, rounded to 16 digits), and ``TREFISOT`` (the exact ISO reference time)
+in the GTI header.
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ def to_hdulist(dataset) -> fits.HDUList:
     primary.header["CREATOR"] = _CREATOR
     if "livetime" in ds.variables:
         lt = float(ds["livetime"].values) * u.Unit(ds["livetime"].attrs.get("units", "s"))
-        primary.header["LIVETIME"] = (lt.to_value(u.s), "[s] xspec_ds: livetime")
+        primary.header["LIVETIME"] = (lt.to_value(u.s), "[s] exact value in HDU LIVETIME")
     hdus = [primary]
     axes = {d: axis_from_dataset(ds, d) for d in ("energy", "energy_true") if d in ds.dims}
     for var, hdu_name in HDU_NAMES.items():
@@ -168,6 +170,10 @@ def to_hdulist(dataset) -> fits.HDUList:
     gti = GTI.from_xarray(ds)
     if gti is not None:
         hdus.append(_gti_hdu(gti))
+    if "livetime" in ds.variables:
+        # a header float keeps only 16 digits: the exact float64 goes in a one-row table
+        col = fits.Column("LIVETIME", "D", unit="s", array=np.array([lt.to_value(u.s)]))
+        hdus.append(fits.BinTableHDU.from_columns([col], name="LIVETIME"))
     text = ds.attrs.get("meta_table")
     if text:
         hdus.append(fits.BinTableHDU(table_from_text(text), name="META_TABLE"))
@@ -299,6 +305,9 @@ def from_hdulist(cls, hdulist: fits.HDUList, name: str | None = None, source: st
     if name is None:
         name = primary.get("NAME") or None
     livetime = primary.get("LIVETIME")
+    if "LIVETIME" in hdulist:
+        hdu = hdulist["LIVETIME"]
+        livetime = float(hdu.data["LIVETIME"][0]) * u.Unit(hdu.columns["LIVETIME"].unit or "s").to(u.s)
     gti = _read_gti(hdulist["GTI"]) if "GTI" in hdulist else None
     meta_table = None
     if "META_TABLE" in hdulist:

@@ -38,7 +38,7 @@ def _open_one(path, chunks=None, engine: str | None = None) -> xr.Dataset:
 
         try:
             ds, models = open_netcdf(path, chunks=chunks, engine=engine)
-        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+        except Exception as exc:  # any failure of a backend on a damaged file
             raise DatasetFileError(f"{path}: cannot open as a netCDF spectrum dataset: {exc}") from exc
         if models is not None:
             ds.attrs[MODELS_ATTR] = models.to_yaml()

@@ -33,6 +33,7 @@ __all__ = ["write_netcdf", "read_netcdf", "encode_dataset", "decode_dataset", "n
 
 MODELS_ATTR = "xspec_ds_models"
 JSON_ATTR = "xspec_ds_json_attrs"
+EMPTY_ATTR = "xspec_ds_empty_variables"
 _NC3_DTYPES = {np.dtype(t) for t in ("float64", "float32", "int32", "int16", "int8", "bool")}
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
 
@@ -68,10 +69,34 @@ def _join_attrs(attrs: dict) -> dict:
     return attrs
 
 
+def _json_default(value):
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def encode_dataset(ds: xr.Dataset, models=None) -> xr.Dataset:
-    """The Dataset to write: attrs made netCDF-safe, models as YAML, no fill values."""
-    out = ds.copy(deep=False)
+    """The Dataset to write: attrs made netCDF-safe, models as YAML, no fill values.
+
+    Variables with a zero-length dimension (e.g. an empty GTI) are described in the attribute
+    ``xspec_ds_empty_variables`` instead of being written: a zero-length fixed dimension is not
+    valid netCDF-3 (the netCDF-C library refuses such files), and they hold no values anyway.
+    """
+    empty = {k: v for k, v in ds.variables.items() if v.ndim and v.size == 0}
+    out = ds.drop_vars(list(empty)) if empty else ds.copy(deep=False)
     attrs = dict(ds.attrs)
+    if empty:
+        spec = {
+            k: {
+                "dims": list(v.dims),
+                "shape": list(v.shape),
+                "dtype": v.dtype.str,
+                "attrs": dict(v.attrs),
+                "coord": k in ds.coords,
+            }
+            for k, v in empty.items()
+        }
+        attrs[EMPTY_ATTR] = json.dumps(spec, default=_json_default)
     if models is not None and len(models):
         attrs[MODELS_ATTR] = models_to_yaml(models)
     out.attrs = _split_attrs(attrs)
@@ -87,6 +112,15 @@ def decode_dataset(ds: xr.Dataset) -> tuple[xr.Dataset, object]:
     for var in ds.variables.values():
         var.attrs = _join_attrs(var.attrs)
         var.encoding = {}
+    ds.encoding.pop("unlimited_dims", None)
+    empty = ds.attrs.pop(EMPTY_ATTR, None)
+    if empty:
+        spec = json.loads(empty) if isinstance(empty, str) else empty
+        new_vars, new_coords = {}, {}
+        for k, v in spec.items():
+            var = xr.Variable(tuple(v["dims"]), np.empty(tuple(v["shape"]), dtype=np.dtype(v["dtype"])), v["attrs"])
+            (new_coords if v["coord"] else new_vars)[k] = var
+        ds = ds.assign_coords(new_coords).assign(new_vars)
     text = ds.attrs.pop(MODELS_ATTR, None)
     models = None
     if text:
