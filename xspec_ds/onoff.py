@@ -242,7 +242,7 @@ class SpectrumDatasetOnOff(SpectrumDataset):
         return total, grad
 
     # simulation ---------------------------------------------------------------------------------
-    def fake(self, random_state="random-seed", npred_background=None) -> None:
+    def fake(self, *args, random_state="random-seed", npred_background=None) -> None:
         """Draw on and off counts (in place), as Gammapy's ``SpectrumDatasetOnOff.fake``.
 
         ``counts = Poisson(npred_signal) + Poisson(npred_background)`` and
@@ -250,16 +250,22 @@ class SpectrumDatasetOnOff(SpectrumDataset):
 
         Parameters
         ----------
+        *args
+            ``random_state`` and/or ``npred_background`` positionally, in either order.
         random_state : int, numpy Generator/RandomState, "random-seed" or "global-rng"
         npred_background : array_like or DataArray (energy), optional
             Expected background counts in the on region; default the current
             ``alpha * counts_off``. Gammapy's argument order ``fake(npred_background,
             random_state)`` is accepted too.
         """
-        if npred_background is None and not isinstance(
-            random_state, (str, int, np.integer, np.random.Generator, np.random.RandomState)
-        ):
-            npred_background, random_state = random_state, "random-seed"
+        if len(args) > 2:
+            raise TypeError("fake() takes at most two positional arguments (random_state, npred_background)")
+        rng_types = (str, int, np.integer, np.random.Generator, np.random.RandomState)
+        for arg in args:  # either order: ours (random_state, npred_background) or Gammapy's
+            if isinstance(arg, rng_types):
+                random_state = arg
+            else:
+                npred_background = arg
         rng = get_random_state(random_state)
         hot = self._require("fake")
         if npred_background is None:

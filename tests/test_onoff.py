@@ -1,0 +1,189 @@
+"""`SpectrumDatasetOnOff` and WSTAT (`xspec_ds.onoff`, `xspec_ds.stats.wstat`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xspec_ds as xs
+from xspec_ds import stats
+from xspec_ds.axes import MapAxis
+from xspec_ds.onoff import wstat_gradient_weights
+
+DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
+HESS = DATA / "joint-crab" / "spectra" / "hess" / "pha_obs23523.fits"
+
+
+def xspec_wstat(n_on, n_off, alpha, mu_sig):
+    """WSTAT written from the XSPEC manual (appendix B), bin by bin with its special cases.
+
+    ``t_s m = mu_sig``, ``t_s / t_b = alpha``; ``f`` is the profiled background rate so that the
+    off-region expectation is ``t_b f``. Includes the saturated-model terms (as Gammapy).
+    """
+    out = []
+    for s, b, a, mu in zip(n_on, n_off, alpha, mu_sig, strict=True):
+        ts, tb = 1.0, 1.0 / a
+        m = mu / ts
+        if s == 0:  # XSPEC: f = B / (t_s + t_b)
+            f = b / (ts + tb)
+        elif b == 0:  # XSPEC: f = S / (t_s + t_b) - m if positive, else 0
+            f = max(s / (ts + tb) - m, 0.0)
+        else:
+            aa = ts + tb
+            bb = aa * m - s - b
+            f = (-bb + np.sqrt(bb * bb + 4 * aa * b * m)) / (2 * aa)
+        w = ts * m + (ts + tb) * f
+        if s > 0:
+            w += -s * np.log(ts * m + ts * f) + s * np.log(s) - s
+        if b > 0:
+            w += -b * np.log(tb * f) + b * np.log(b) - b
+        out.append(2 * w)
+    return np.array(out)
+
+
+counts = st.integers(0, 60).map(float)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(counts, counts, st.floats(0.01, 5.0), st.floats(1e-3, 80.0)), min_size=1, max_size=20))
+def test_wstat_matches_xspec_formula(rows):
+    n_on, n_off, alpha, mu = (np.array(c) for c in zip(*rows, strict=True))
+    got = stats.wstat(n_on, n_off, alpha, mu)
+    np.testing.assert_allclose(got, xspec_wstat(n_on, n_off, alpha, mu), rtol=1e-9, atol=1e-9)
+    mu_bkg = stats.get_wstat_mu_bkg(n_on, n_off, alpha, mu)
+    assert np.all(mu_bkg >= 0)  # the fitted background is never negative
+    gstats = pytest.importorskip("gammapy.stats")
+    np.testing.assert_allclose(got, gstats.wstat(n_on, n_off, alpha, mu), rtol=1e-12, atol=1e-10)
+
+
+@settings(max_examples=100, deadline=None)
+@given(counts, counts, st.floats(0.01, 5.0), st.floats(1e-3, 80.0))
+def test_profiled_background_minimises_wstat(n_on, n_off, alpha, mu_sig):
+    b = float(stats.get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig))
+    w0 = float(stats.wstat(n_on, n_off, alpha, mu_sig, mu_bkg=b))
+    for trial in (b * 1.01 + 1e-6, b * 0.99, b + 0.1, max(b - 0.1, 0.0)):
+        assert float(stats.wstat(n_on, n_off, alpha, mu_sig, mu_bkg=trial)) >= w0 - 1e-9
+
+
+@settings(max_examples=100, deadline=None)
+@given(counts, counts, st.floats(0.01, 5.0), st.floats(1e-2, 80.0))
+def test_gradient_weight_is_derivative_of_profiled_wstat(n_on, n_off, alpha, mu):
+    h = 1e-6 * max(mu, 1.0)
+    fd = (stats.wstat(n_on, n_off, alpha, mu + h) - stats.wstat(n_on, n_off, alpha, mu - h)) / (2 * h)
+    w = wstat_gradient_weights(np.array([n_on]), np.array([n_off]), np.array([alpha]), np.array([mu]))
+    np.testing.assert_allclose(w[0], fd, rtol=1e-4, atol=1e-5)
+
+
+def make_dataset(seed=0, nbin=20) -> xs.SpectrumDatasetOnOff:
+    rng = np.random.default_rng(seed)
+    e_reco = MapAxis.from_energy_bounds("0.1 TeV", "30 TeV", nbin)
+    e_true = MapAxis.from_energy_bounds("0.05 TeV", "60 TeV", nbin + 6, name="energy_true")
+    ds = xs.SpectrumDatasetOnOff.create(e_reco, e_true, name=f"sim{seed}")
+    ds.exposure = np.full(e_true.nbin, 3e9) * u.Unit("cm2 s")
+    ds.acceptance = np.ones(nbin)
+    ds.acceptance_off = np.full(nbin, 5.0)
+    ds.mask_safe = np.ones(nbin, bool)
+    ds.models = xs.SkyModel(spectral_model=xs.LogParabolaSpectralModel.from_log10(
+        amplitude="4e-11 cm-2 s-1 TeV-1", reference="1 TeV", alpha=2.5, beta=0.24), name="src")
+    ds.fake(random_state=seed, npred_background=np.full(nbin, 4.0))
+    ds.counts.values[3] = 0.0  # exercise the n_on = 0 branch
+    ds.counts_off.values[5] = 0.0  # and n_off = 0
+    ds.reset_data_cache()
+    return ds
+
+
+def test_basic_properties():
+    ds = make_dataset()
+    assert ds.stat_type == "wstat" and ds.tag == "SpectrumDatasetOnOff"
+    np.testing.assert_allclose(ds.alpha.values, 0.2)
+    np.testing.assert_allclose(ds.background.values, 0.2 * ds.counts_off.values)
+    assert "background" not in ds.data.variables
+    with pytest.raises(AttributeError, match="alpha \\* counts_off"):
+        ds.background = np.zeros(20)
+    assert isinstance(ds.data.spectrum, xs.SpectrumDatasetOnOff)
+    np.testing.assert_allclose(ds.stat_sum(), np.sum(xspec_wstat(ds.counts.values, ds.counts_off.values,
+                                                                 ds.alpha.values, ds.npred_signal().values)),
+                               rtol=1e-12)
+    npred_bkg = ds.npred_background().values
+    assert np.all(npred_bkg >= 0)
+    np.testing.assert_allclose(ds.npred().values, ds.npred_signal().values + npred_bkg)
+
+
+def test_stat_gradient_matches_finite_differences():
+    ds = make_dataset(seed=3)
+    params = [p for p in ds.models.parameters if not p.frozen]
+    stat, grad = ds._stat_gradient(params)
+    assert stat == pytest.approx(ds.stat_sum(), rel=1e-12)
+    for k, p in enumerate(params):
+        v0 = p.value
+        h = 1e-6 * abs(v0)
+        p.value = v0 + h
+        sp = ds.stat_sum()
+        p.value = v0 - h
+        sm = ds.stat_sum()
+        p.value = v0
+        np.testing.assert_allclose(grad[k], (sp - sm) / (2 * h), rtol=1e-4, atol=1e-6 / abs(v0))
+
+
+def test_fake_draws_on_and_off_like_gammapy():
+    ds = make_dataset()
+    bkg = np.linspace(1, 5, 20)
+    ds.fake(random_state=42, npred_background=bkg)
+    rng = np.random.RandomState(42)  # Gammapy's order: signal, background, off
+    sig = ds.npred_signal().values
+    expected_on = rng.poisson(sig) + rng.poisson(bkg)
+    expected_off = rng.poisson(bkg / ds.alpha.values)
+    np.testing.assert_array_equal(ds.counts.values, expected_on)
+    np.testing.assert_array_equal(ds.counts_off.values, expected_off)
+    other = make_dataset()
+    other.fake(bkg, random_state=42)  # Gammapy's argument order
+    np.testing.assert_array_equal(other.counts.values, expected_on)
+
+
+def test_to_spectrum_dataset_and_info_dict():
+    ds = make_dataset()
+    sd = ds.to_spectrum_dataset(name="cash")
+    assert type(sd) is xs.SpectrumDataset and sd.name == "cash"
+    np.testing.assert_allclose(sd.background.values, ds.background.values)
+    np.testing.assert_array_equal(sd.counts.values, ds.counts.values)
+    info = ds.info_dict()
+    n_on, n_off = ds.counts.values.sum(), ds.counts_off.values.sum()
+    assert info["counts_off"] == n_off
+    assert info["alpha"] == pytest.approx(0.2)
+    assert info["excess"] == pytest.approx(n_on - 0.2 * n_off)
+    # Li & Ma (1983) eq. 17, written out here
+    a = 0.2
+    ts = 2 * (n_on * np.log((1 + a) / a * n_on / (n_on + n_off)) + n_off * np.log((1 + a) * n_off / (n_on + n_off)))
+    assert info["sqrt_ts"] == pytest.approx(np.sign(n_on - a * n_off) * np.sqrt(ts), rel=1e-12)
+    gstats = pytest.importorskip("gammapy.stats")
+    assert info["sqrt_ts"] == pytest.approx(float(gstats.WStatCountsStatistic(n_on, n_off, a).sqrt_ts), rel=1e-9)
+
+
+@pytest.mark.skipif(not HESS.exists(), reason=f"shared data not found at {DATA.resolve()}")
+def test_stat_sum_matches_gammapy_on_real_data():
+    gd = pytest.importorskip("gammapy.datasets")
+    gm = pytest.importorskip("gammapy.modeling.models")
+    ds = xs.SpectrumDatasetOnOff.read(HESS)
+    g = gd.SpectrumDatasetOnOff.read(HESS)
+    ds.models = xs.SkyModel(spectral_model=xs.PowerLawSpectralModel(index=2.6, amplitude="3e-11 cm-2 s-1 TeV-1",
+                                                                    reference="1 TeV"), name="pl")
+    g.models = gm.SkyModel(spectral_model=gm.PowerLawSpectralModel(index=2.6, amplitude="3e-11 cm-2 s-1 TeV-1",
+                                                                   reference="1 TeV"), name="pl")
+    # power laws integrate analytically in both: agreement to float precision
+    assert ds.stat_sum() == pytest.approx(g.stat_sum(), rel=1e-10)
+    np.testing.assert_allclose(ds.npred_background().values, g.npred_background().data.ravel(), rtol=1e-9, atol=1e-12)
+
+
+def test_read_write_via_class(tmp_path):
+    ds = make_dataset()
+    ds.write(tmp_path / "pha_sim0.fits")
+    back = xs.SpectrumDatasetOnOff.read(tmp_path / "pha_sim0.fits")
+    np.testing.assert_array_equal(back.counts_off.values, ds.counts_off.values)
+    np.testing.assert_allclose(back.alpha.values, ds.alpha.values)
+    with pytest.raises(TypeError, match="no background argument"):
+        xs.SpectrumDatasetOnOff(background=np.ones(3))
