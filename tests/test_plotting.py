@@ -390,3 +390,19 @@ def test_str_and_html_show_info_above_xarray_repr(fitted):
     html = fitted._repr_html_()
     assert html.index("stat_sum") < html.index("xr-wrap")
     assert "energy range" in html and "source" in html
+
+
+def test_kev_files_of_gamma_ray_instruments_shown_in_tev(fitted):
+    """OGIP files store keV; a 0.1-100 TeV spectrum is drawn in TeV with the same edges."""
+    data = fitted.data.copy(deep=True)
+    for dim in ("energy", "energy_true"):
+        for name in (dim, f"{dim}_min", f"{dim}_max"):
+            data = data.assign_coords({name: (dim, data[name].values * 1e9, {"units": "keV"})})
+    view = data.spectrum
+    ax = view.plot_counts()
+    edges, _ = _step_values(_lines_by_label(ax)["Counts"])
+    expected = np.append(fitted.data["energy_min"].values, fitted.data["energy_max"].values[-1])
+    np.testing.assert_allclose(edges, expected, rtol=1e-12)
+    assert ax.get_xlabel() == f"Energy [{u.TeV.to_string('latex_inline')}]"
+    # an X-ray range stays in keV
+    assert plotting._display_unit(np.array([0.3]), np.array([10.0]), u.keV) == u.keV
