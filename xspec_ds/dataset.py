@@ -212,8 +212,8 @@ class SpectrumDataset:
 
     def _hot(self) -> _HotArrays:
         """Cached numpy arrays; rebuilt when a variable object or its buffer changes."""
-        v = self._data.variables
-        keys = tuple((id(v[n]), id(v[n]._data)) if n in v else None for n in _ARRAY_NAMES)
+        get = self._data._variables.get  # the plain dict behind ``.variables`` (no Frozen wrapper: 2x faster)
+        keys = [None if (x := get(n)) is None else (id(x), id(x._data)) for n in _ARRAY_NAMES]
         cache = self._cache
         if cache is None or cache.keys != keys:
             cache = self._cache = _HotArrays(self._data, keys)

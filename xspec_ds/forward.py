@@ -44,9 +44,11 @@ def fold(mu_true: np.ndarray, edisp: np.ndarray | None) -> np.ndarray:
     """
     if edisp is None:
         return mu_true
-    if mu_true.ndim == 1 and edisp.ndim == 2:
+    if edisp.ndim == 2:
+        # (..., n_true) @ (n_true, n_reco): one BLAS call for any leading shape (einsum does not use BLAS)
         return mu_true @ edisp
-    return np.einsum("...i,...ij->...j", mu_true, edisp)
+    # a matrix per leading index: batched (..., 1, n_true) @ (..., n_true, n_reco), broadcast like einsum "...i,...ij->...j"
+    return np.matmul(mu_true[..., None, :], edisp)[..., 0, :]
 
 
 def npred_signal(flux: np.ndarray, exposure: np.ndarray, edisp: np.ndarray | None) -> np.ndarray:
@@ -59,4 +61,4 @@ def npred_total(signal: np.ndarray | None, background: np.ndarray | None) -> np.
     if signal is None and background is None:
         raise ValueError("nothing to predict: the dataset has neither models nor background")
     total = background if signal is None else (signal if background is None else signal + background)
-    return np.clip(total, 0.0, None)
+    return np.maximum(total, 0.0)  # same as np.clip(total, 0, None), NaN included, and faster

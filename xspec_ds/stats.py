@@ -39,7 +39,8 @@ def cash(n_on, mu_on, truncation_value: float = TRUNCATION_VALUE):
     """
     n_on = np.asarray(n_on, dtype=np.float64)
     mu_on = np.asarray(mu_on, dtype=np.float64)
-    mu = np.where(mu_on <= truncation_value, truncation_value, mu_on)
+    # np.maximum is np.where(mu_on <= t, t, mu_on) (NaN propagates in both), in one ufunc call
+    mu = np.maximum(mu_on, truncation_value)
     return 2.0 * (mu - n_on * np.log(mu))
 
 
@@ -65,7 +66,7 @@ def get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig):
     and ``D = sqrt(C^2 + 4 alpha (alpha + 1) n_off mu_sig)`` (as Gammapy's ``get_wstat_mu_bkg``).
     This closed form covers the XSPEC manual's special cases: for ``n_off = 0`` it gives
     ``n_on/(1+alpha) - mu_sig/alpha`` when ``mu_sig < n_on alpha/(1+alpha)`` and 0 otherwise; for
-    ``n_on = 0`` it gives ``n_off/(1+alpha) - mu_sig/alpha`` or 0. It is never negative.
+    ``n_on = 0`` it gives ``n_off/(1+alpha)`` (independent of ``mu_sig``). It is never negative.
     """
     n_on, n_off, alpha, mu_sig = (np.asarray(x, dtype=np.float64) for x in (n_on, n_off, alpha, mu_sig))
     c = alpha * (n_on + n_off) - (alpha + 1) * mu_sig
