@@ -1,0 +1,120 @@
+"""Lazy opening: `xs.open_dataset` and `xs.open_mfdataset` (dask-backed, many observations along ``obs``)."""
+
+from __future__ import annotations
+
+import astropy.units as u
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+
+import xspec_ds as xs
+from xspec_ds.gti import GTI
+from xspec_ds.io import DatasetFileError
+from xspec_ds.io.lazy import open_dataset, open_mfdataset
+
+from ._datasets import random_dataset
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Three observations on the same binning, GTI of different lengths, as netCDF."""
+    paths, datasets = [], []
+    for i in range(3):
+        ds = random_dataset(100, n=6, n_true=8, name=f"obs{i}", n_gti=i + 1)
+        rng = np.random.default_rng(i)
+        ds.data["counts"].values[:] = rng.poisson(4, 6)
+        ds.data["mask_safe"].values[:] = rng.uniform(size=6) < 0.7
+        ds.data["livetime"].values[...] = 100.0 * (i + 1)
+        ds.gti = GTI(
+            np.arange(i + 1) * 10.0 * u.s, (np.arange(i + 1) * 10.0 + 5) * u.s, reference_time="2011-03-04T05:06:07.891"
+        )
+        path = tmp_path / f"obs{i}.nc"
+        ds.write(path)
+        paths.append(path)
+        datasets.append(ds)
+    return paths, datasets
+
+
+def test_open_dataset_is_lazy_and_equal(files):
+    paths, datasets = files
+    lazy = open_dataset(paths[0])
+    assert isinstance(lazy["counts"].data, da.Array)
+    assert isinstance(lazy["energy_min"].data, np.ndarray)  # edges are in memory
+    xr.testing.assert_identical(lazy.compute(), datasets[0].data)
+    assert lazy.spectrum.stat_sum() == datasets[0].stat_sum()
+
+
+def test_open_dataset_fits(tmp_path):
+    ds = random_dataset(5, name="f")
+    path = tmp_path / "f.fits"
+    ds.write(path)
+    lazy = xs.open_dataset(path, chunks={"energy": 3})
+    assert isinstance(lazy["counts"].data, da.Array) and lazy["counts"].data.chunks[0][0] == 3
+    xr.testing.assert_equal(lazy.compute(), ds.data)
+
+
+def test_open_mfdataset_along_obs(files):
+    paths, datasets = files
+    obs = xs.open_mfdataset(paths, parallel=False)
+    assert list(obs["obs"].values) == ["obs0", "obs1", "obs2"]
+    assert obs["counts"].dims == ("obs", "energy")
+    assert isinstance(obs["counts"].data, da.Array)
+    assert obs.sizes["gti"] == 3
+    for i, ds in enumerate(datasets):
+        one = obs.isel(obs=i).compute()
+        for k in ("counts", "background", "exposure", "edisp", "mask_safe", "mask_fit", "livetime"):
+            xr.testing.assert_identical(one[k].drop_vars("obs"), ds.data[k])
+        start = one["gti_start"].values
+        np.testing.assert_array_equal(start[: i + 1], ds.gti.met_start.value)
+        assert np.all(np.isnan(start[i + 1 :]))
+
+
+def test_open_mfdataset_parallel_and_stack(files):
+    paths, datasets = files
+    obs = xs.open_mfdataset([str(p) for p in paths], parallel=True)
+    stacked = xs.stack(obs)
+    expected = xs.stack(datasets)
+    for k in ("counts", "background", "exposure", "mask_safe"):
+        np.testing.assert_allclose(np.asarray(stacked[k].values), expected.data[k].values, rtol=1e-12)
+
+
+def test_open_mfdataset_glob(files, tmp_path):
+    obs = open_mfdataset(str(tmp_path / "obs*.nc"), parallel=False)
+    assert obs.sizes["obs"] == 3
+
+
+def test_open_mfdataset_mixed_fits_and_netcdf(files, tmp_path):
+    paths, datasets = files
+    fits_path = tmp_path / "obs2.fits"
+    datasets[2].write(fits_path)
+    obs = open_mfdataset([paths[0], paths[1], fits_path])
+    np.testing.assert_array_equal(obs["counts"].values[2], datasets[2].counts.values)
+
+
+def test_open_mfdataset_shifts_gti_to_first_reference(files, tmp_path):
+    paths, datasets = files
+    other = random_dataset(100, n=6, n_true=8, name="late")
+    other.gti = GTI([0.0] * u.s, [5.0] * u.s, reference_time="2011-03-04T05:07:07.891")  # one minute later
+    path = tmp_path / "late.nc"
+    other.write(path)
+    obs = open_mfdataset([paths[0], path], parallel=False)
+    np.testing.assert_allclose(obs["gti_start"].values[1, 0], 60.0, rtol=0, atol=1e-6)
+
+
+def test_open_mfdataset_refuses_other_binning(files, tmp_path):
+    paths, _ = files
+    odd = random_dataset(7, n=6, n_true=8, name="odd")
+    bad = tmp_path / "odd.nc"
+    odd.write(bad)
+    with pytest.raises(ValueError, match="odd.nc.*binning differs"):
+        open_mfdataset([paths[0], bad], parallel=False).compute()
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(ValueError, match="no files"):
+        open_mfdataset(str(tmp_path / "nothing*.nc"))
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(b"CDF\x01garbage")
+    with pytest.raises(DatasetFileError, match="bad.nc"):
+        open_dataset(bad)
