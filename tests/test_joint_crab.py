@@ -16,11 +16,17 @@ import pytest
 import xspec_ds as xs
 
 DATA = Path(__file__).parents[1] / ".." / "shared" / "data" / "joint-crab" / "spectra"
-pytestmark = pytest.mark.skipif(not DATA.exists(), reason=f"shared data not found at {DATA.resolve()} "
-                                                          "(clone ../shared beside the repo)")
+pytestmark = pytest.mark.skipif(
+    not DATA.exists(), reason=f"shared data not found at {DATA.resolve()} (clone ../shared beside the repo)"
+)
 
-FIT_RANGE_TEV = {"fermi": (0.03, 2.0), "magic": (0.08, 30.0), "veritas": (0.15, 30.0), "fact": (0.4, 30.0),
-                 "hess": (0.66, 30.0)}
+FIT_RANGE_TEV = {
+    "fermi": (0.03, 2.0),
+    "magic": (0.08, 30.0),
+    "veritas": (0.15, 30.0),
+    "fact": (0.4, 30.0),
+    "hess": (0.66, 30.0),
+}
 # (amplitude [1e-12 cm-2 s-1 TeV-1], error), (alpha, error), (beta log10, error)
 PAPER = {
     "fermi": ((40.43823, 10.08627), (2.37153, 0.23895), (0.13653, 0.12744)),
@@ -39,14 +45,16 @@ def load(instrument: str) -> list:
         ds = xs.SpectrumDatasetOnOff.read(pha, name=f"{instrument}-{pha.stem[4:]}")
         edges = ds._energy_axis
         ds.mask_fit = (edges.edges_min.to_value("TeV") >= lo * (1 - 1e-6)) & (
-            edges.edges_max.to_value("TeV") <= hi * (1 + 1e-6))
+            edges.edges_max.to_value("TeV") <= hi * (1 + 1e-6)
+        )
         out.append(ds)
     return out
 
 
 def fit_log_parabola(datasets):
-    model = xs.LogParabolaSpectralModel.from_log10(amplitude="3.8e-11 cm-2 s-1 TeV-1", reference="1 TeV",
-                                                   alpha=2.47, beta=0.24)
+    model = xs.LogParabolaSpectralModel.from_log10(
+        amplitude="3.8e-11 cm-2 s-1 TeV-1", reference="1 TeV", alpha=2.47, beta=0.24
+    )
     sky = xs.SkyModel(spectral_model=model, name="crab")
     for d in datasets:
         d.models = [sky]
@@ -56,8 +64,11 @@ def fit_log_parabola(datasets):
     amp = p["amplitude"].quantity.to_value("cm-2 s-1 TeV-1") * 1e12
     amp_err = p["amplitude"].error * p["amplitude"].unit.to("cm-2 s-1 TeV-1") * 1e12
     ln10 = np.log(10)
-    return {"amplitude": (amp, amp_err), "alpha": (p["alpha"].value, p["alpha"].error),
-            "beta": (p["beta"].value * ln10, p["beta"].error * ln10)}
+    return {
+        "amplitude": (amp, amp_err),
+        "alpha": (p["alpha"].value, p["alpha"].error),
+        "beta": (p["beta"].value * ln10, p["beta"].error * ln10),
+    }
 
 
 @pytest.fixture(scope="module")

@@ -88,8 +88,12 @@ def make_dataset(seed=0, nbin=20) -> xs.SpectrumDatasetOnOff:
     ds.acceptance = np.ones(nbin)
     ds.acceptance_off = np.full(nbin, 5.0)
     ds.mask_safe = np.ones(nbin, bool)
-    ds.models = xs.SkyModel(spectral_model=xs.LogParabolaSpectralModel.from_log10(
-        amplitude="4e-11 cm-2 s-1 TeV-1", reference="1 TeV", alpha=2.5, beta=0.24), name="src")
+    ds.models = xs.SkyModel(
+        spectral_model=xs.LogParabolaSpectralModel.from_log10(
+            amplitude="4e-11 cm-2 s-1 TeV-1", reference="1 TeV", alpha=2.5, beta=0.24
+        ),
+        name="src",
+    )
     ds.fake(random_state=seed, npred_background=np.full(nbin, 4.0))
     ds.counts.values[3] = 0.0  # exercise the n_on = 0 branch
     ds.counts_off.values[5] = 0.0  # and n_off = 0
@@ -106,9 +110,11 @@ def test_basic_properties():
     with pytest.raises(AttributeError, match="alpha \\* counts_off"):
         ds.background = np.zeros(20)
     assert isinstance(ds.data.spectrum, xs.SpectrumDatasetOnOff)
-    np.testing.assert_allclose(ds.stat_sum(), np.sum(xspec_wstat(ds.counts.values, ds.counts_off.values,
-                                                                 ds.alpha.values, ds.npred_signal().values)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        ds.stat_sum(),
+        np.sum(xspec_wstat(ds.counts.values, ds.counts_off.values, ds.alpha.values, ds.npred_signal().values)),
+        rtol=1e-12,
+    )
     npred_bkg = ds.npred_background().values
     assert np.all(npred_bkg >= 0)
     np.testing.assert_allclose(ds.npred().values, ds.npred_signal().values + npred_bkg)
@@ -170,10 +176,14 @@ def test_stat_sum_matches_gammapy_on_real_data():
     gm = pytest.importorskip("gammapy.modeling.models")
     ds = xs.SpectrumDatasetOnOff.read(HESS)
     g = gd.SpectrumDatasetOnOff.read(HESS)
-    ds.models = xs.SkyModel(spectral_model=xs.PowerLawSpectralModel(index=2.6, amplitude="3e-11 cm-2 s-1 TeV-1",
-                                                                    reference="1 TeV"), name="pl")
-    g.models = gm.SkyModel(spectral_model=gm.PowerLawSpectralModel(index=2.6, amplitude="3e-11 cm-2 s-1 TeV-1",
-                                                                   reference="1 TeV"), name="pl")
+    ds.models = xs.SkyModel(
+        spectral_model=xs.PowerLawSpectralModel(index=2.6, amplitude="3e-11 cm-2 s-1 TeV-1", reference="1 TeV"),
+        name="pl",
+    )
+    g.models = gm.SkyModel(
+        spectral_model=gm.PowerLawSpectralModel(index=2.6, amplitude="3e-11 cm-2 s-1 TeV-1", reference="1 TeV"),
+        name="pl",
+    )
     # power laws integrate analytically in both: agreement to float precision
     assert ds.stat_sum() == pytest.approx(g.stat_sum(), rel=1e-10)
     np.testing.assert_allclose(ds.npred_background().values, g.npred_background().data.ravel(), rtol=1e-9, atol=1e-12)

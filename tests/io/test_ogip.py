@@ -24,8 +24,9 @@ from xspec_ds.io.ogip import OGIPError, read_pha, read_rmf, write_ogip, write_rm
 DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
 JOINT = DATA / "joint-crab" / "spectra"
 XRAY = DATA / "xray" / "3c273"
-needs_data = pytest.mark.skipif(not JOINT.exists(), reason=f"shared data not found at {DATA.resolve()} "
-                                                            "(clone ../shared beside the repo)")
+needs_data = pytest.mark.skipif(
+    not JOINT.exists(), reason=f"shared data not found at {DATA.resolve()} (clone ../shared beside the repo)"
+)
 PHA_FILES = sorted(JOINT.glob("*/pha_*.fits")) if JOINT.exists() else []
 
 
@@ -129,7 +130,9 @@ def test_write_read_roundtrip(tmp_path):
     np.testing.assert_allclose(back.exposure.values, ds.exposure.values * scale, rtol=1e-14)
     # MATRIX is written as float32 (the usual RMF precision)
     np.testing.assert_allclose(back.edisp.values, ds.edisp.values.astype(np.float32), rtol=0, atol=0)
-    np.testing.assert_allclose(back._energy_axis.edges.to_value("TeV"), ds._energy_axis.edges.to_value("TeV"), rtol=1e-15)
+    np.testing.assert_allclose(
+        back._energy_axis.edges.to_value("TeV"), ds._energy_axis.edges.to_value("TeV"), rtol=1e-15
+    )
     with pytest.raises(FileExistsError):
         write_ogip(ds, tmp_path / "pha_sim.fits")
 
@@ -155,8 +158,13 @@ def test_netcdf_roundtrip(tmp_path):
 
 
 @settings(max_examples=25, deadline=None)
-@given(n_true=st.integers(1, 30), n_chan=st.integers(1, 40), density=st.floats(0.0, 1.0), seed=st.integers(0, 2**31),
-       first=st.sampled_from([0, 1]))
+@given(
+    n_true=st.integers(1, 30),
+    n_chan=st.integers(1, 40),
+    density=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**31),
+    first=st.sampled_from([0, 1]),
+)
 def test_compressed_rmf_equals_dense(tmp_path_factory, n_true, n_chan, density, seed, first):
     """A compressed RMF (write_rmf) and an uncompressed one (one group per row, written here by
     hand) reconstruct the same matrix."""
@@ -167,18 +175,24 @@ def test_compressed_rmf_equals_dense(tmp_path_factory, n_true, n_chan, density, 
     e_reco = MapAxis.from_energy_bounds(1, 10, n_chan, unit="keV")
     d = tmp_path_factory.mktemp("rmf")
     write_rmf(d / "c.fits", e_true, e_reco, m, first_channel=first)
-    cols = [fits.Column("ENERG_LO", "D", unit="keV", array=e_true.edges_min.value),
-            fits.Column("ENERG_HI", "D", unit="keV", array=e_true.edges_max.value),
-            fits.Column("N_GRP", "I", array=np.ones(n_true)),
-            fits.Column("F_CHAN", "I", array=np.full(n_true, first)),
-            fits.Column("N_CHAN", "I", array=np.full(n_true, n_chan)),
-            fits.Column("MATRIX", f"{n_chan}E", array=m)]
+    cols = [
+        fits.Column("ENERG_LO", "D", unit="keV", array=e_true.edges_min.value),
+        fits.Column("ENERG_HI", "D", unit="keV", array=e_true.edges_max.value),
+        fits.Column("N_GRP", "I", array=np.ones(n_true)),
+        fits.Column("F_CHAN", "I", array=np.full(n_true, first)),
+        fits.Column("N_CHAN", "I", array=np.full(n_true, n_chan)),
+        fits.Column("MATRIX", f"{n_chan}E", array=m),
+    ]
     mat = fits.BinTableHDU.from_columns(cols, name="MATRIX")
     mat.header["TLMIN4"] = first
-    eb = fits.BinTableHDU.from_columns([fits.Column("CHANNEL", "J", array=np.arange(n_chan) + first),
-                                        fits.Column("E_MIN", "D", unit="keV", array=e_reco.edges_min.value),
-                                        fits.Column("E_MAX", "D", unit="keV", array=e_reco.edges_max.value)],
-                                       name="EBOUNDS")
+    eb = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("CHANNEL", "J", array=np.arange(n_chan) + first),
+            fits.Column("E_MIN", "D", unit="keV", array=e_reco.edges_min.value),
+            fits.Column("E_MAX", "D", unit="keV", array=e_reco.edges_max.value),
+        ],
+        name="EBOUNDS",
+    )
     fits.HDUList([fits.PrimaryHDU(), mat, eb]).writeto(d / "dense.fits")
     _, _, compressed, _ = read_rmf(d / "c.fits")
     _, _, dense, _ = read_rmf(d / "dense.fits")
