@@ -7,12 +7,19 @@ against an independently built layout.
 
 from __future__ import annotations
 
-import astropy.units as u
-import numpy as np
-import pytest
-import xarray as xr
+import os
 
-import xspec_ds as xs
+# Tiny (2-30 parameter) BLAS calls inside scipy's L-BFGS-B are ~10x slower with OpenBLAS worker
+# threads on a loaded 2-core machine; one thread keeps the fit tests fast. Only effective when
+# numpy is not yet imported (pytest itself does not import it); users are unaffected.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import astropy.units as u  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import xarray as xr  # noqa: E402
+
+import xspec_ds as xs  # noqa: E402
 
 E_MIN_TEV = 0.1
 E_MAX_TEV = 100.0
@@ -89,9 +96,7 @@ def build_arrays(
         "background": xr.DataArray(np.full(n, background_level), dims="energy", coords=creco, attrs={"units": ""}),
         "mask_safe": xr.DataArray(np.ones(n, bool), dims="energy", coords=creco),
         "exposure": xr.DataArray(exposure, dims="energy_true", coords=ctrue, attrs={"units": "m2 s"}),
-        "edisp": xr.DataArray(
-            m, dims=("energy_true", "energy"), coords={**ctrue, **creco}, attrs={"units": ""}
-        ),
+        "edisp": xr.DataArray(m, dims=("energy_true", "energy"), coords={**ctrue, **creco}, attrs={"units": ""}),
     }
     return arrays, er, et
 

@@ -28,7 +28,7 @@ def test_from_energy_bounds_quantities_and_strings(emin, emax):
     assert ax.edges.unit == u.TeV
     np.testing.assert_allclose(ax.edges.to_value("TeV")[[0, -1]], [0.1, 100.0], rtol=1e-14)
     ratios = ax.edges[1:] / ax.edges[:-1]
-    np.testing.assert_allclose(ratios.value, 10 ** 0.5, rtol=1e-12)
+    np.testing.assert_allclose(ratios.value, 10**0.5, rtol=1e-12)
 
 
 def test_from_energy_bounds_per_decade():

@@ -22,11 +22,43 @@ CM2_PER_M2 = 1e4
 INDEX, AMP = 2.3, 2e-11  # conftest's power law (cm-2 s-1 TeV-1, reference 1 TeV)
 
 MEMBERS = [
-    "counts", "exposure", "background", "edisp", "mask_safe", "mask_fit", "mask", "gti", "meta_table", "name",
-    "models", "data_shape", "geoms", "energy_range", "excess", "stat_type", "tag", "evaluators",
-    "background_model", "psf", "mask_safe_image", "mask_safe_edisp", "mask_safe_psf", "npred", "npred_signal",
-    "npred_background", "stat_array", "stat_sum", "fake", "residuals", "info_dict", "copy", "apply_mask_safe",
-    "reset_data_cache", "to_spectrum_dataset", "from_geoms", "create",
+    "counts",
+    "exposure",
+    "background",
+    "edisp",
+    "mask_safe",
+    "mask_fit",
+    "mask",
+    "gti",
+    "meta_table",
+    "name",
+    "models",
+    "data_shape",
+    "geoms",
+    "energy_range",
+    "excess",
+    "stat_type",
+    "tag",
+    "evaluators",
+    "background_model",
+    "psf",
+    "mask_safe_image",
+    "mask_safe_edisp",
+    "mask_safe_psf",
+    "npred",
+    "npred_signal",
+    "npred_background",
+    "stat_array",
+    "stat_sum",
+    "fake",
+    "residuals",
+    "info_dict",
+    "copy",
+    "apply_mask_safe",
+    "reset_data_cache",
+    "to_spectrum_dataset",
+    "from_geoms",
+    "create",
 ]
 
 PATHS = ["class", "accessor"]
@@ -36,8 +68,9 @@ def make(path, n=10, model="pl", counts=None, **kwargs):
     """A dataset through the class constructor or as ``xr.Dataset(...).spectrum``."""
     arrays, er, et = build_arrays(n=n, counts=counts, **kwargs)
     if model == "pl":
-        model = xs.SkyModel(xs.PowerLawSpectralModel(index=INDEX, amplitude=AMP * u.Unit("cm-2 s-1 TeV-1")),
-                            name="source")
+        model = xs.SkyModel(
+            xs.PowerLawSpectralModel(index=INDEX, amplitude=AMP * u.Unit("cm-2 s-1 TeV-1")), name="source"
+        )
     if path == "class":
         ds = xs.SpectrumDataset(models=model, name="ds", **arrays)
     else:
@@ -95,14 +128,26 @@ def test_arrays_dims_coords_units(path):
     assert np.array_equal(ds.exposure["energy_true_max"].values, et[1:])
     np.testing.assert_allclose(ds.exposure.values, exposure_profile(np.sqrt(et[:-1] * et[1:]), 1e9), rtol=1e-15)
     assert set(xs.SpectrumDataset.__init__.__code__.co_varnames[:11]) >= {
-        "models", "counts", "exposure", "background", "edisp", "mask_safe", "mask_fit", "name", "gti", "meta_table"}
+        "models",
+        "counts",
+        "exposure",
+        "background",
+        "edisp",
+        "mask_safe",
+        "mask_fit",
+        "name",
+        "gti",
+        "meta_table",
+    }
 
 
 def test_masks(path):
     ds, _, _ = make(path)
     assert ds.mask_fit is None
-    xr.testing.assert_equal(ds.mask.drop_vars(["energy_min", "energy_max"]).rename(None),
-                            ds.mask_safe.drop_vars(["energy_min", "energy_max"]).rename(None))
+    xr.testing.assert_equal(
+        ds.mask.drop_vars(["energy_min", "energy_max"]).rename(None),
+        ds.mask_safe.drop_vars(["energy_min", "energy_max"]).rename(None),
+    )
     fit = np.ones(10, bool)
     fit[:3] = False
     ds.mask_fit = fit
@@ -147,8 +192,10 @@ def test_models_setter(path):
 
 def test_evaluators_respect_datasets_names(path):
     ds, _, _ = make(path, model=None)
-    ds.models = [xs.SkyModel(xs.PowerLawSpectralModel(), name="mine", datasets_names=["ds"]),
-                 xs.SkyModel(xs.PowerLawSpectralModel(), name="theirs", datasets_names=["other"])]
+    ds.models = [
+        xs.SkyModel(xs.PowerLawSpectralModel(), name="mine", datasets_names=["ds"]),
+        xs.SkyModel(xs.PowerLawSpectralModel(), name="theirs", datasets_names=["other"]),
+    ]
     assert list(ds.evaluators) == ["mine"]
 
 
@@ -346,8 +393,12 @@ def test_fake_reproducible_int_seed(path):
 @pytest.mark.parametrize("kind", ["generator", "randomstate", "random-seed", "global-rng"])
 def test_fake_random_state_kinds(path, kind):
     ds, _, _ = make(path, exposure_scale_m2s=1e11)
-    rs = {"generator": np.random.default_rng(7), "randomstate": np.random.RandomState(7),
-          "random-seed": "random-seed", "global-rng": "global-rng"}[kind]
+    rs = {
+        "generator": np.random.default_rng(7),
+        "randomstate": np.random.RandomState(7),
+        "random-seed": "random-seed",
+        "global-rng": "global-rng",
+    }[kind]
     ds.fake(random_state=rs)
     c = ds.counts.values
     assert c.dtype == np.float64 and np.all(c >= 0) and np.all(c == np.round(c))
@@ -488,8 +539,10 @@ def test_create_bad_axes():
 
 
 def test_from_geoms():
-    ref = xs.SpectrumDataset.create(xs.MapAxis.from_energy_bounds(1, 10, 3, unit="TeV"),
-                                    xs.MapAxis.from_energy_bounds(1, 10, 6, unit="TeV", name="energy_true"))
+    ref = xs.SpectrumDataset.create(
+        xs.MapAxis.from_energy_bounds(1, 10, 3, unit="TeV"),
+        xs.MapAxis.from_energy_bounds(1, 10, 6, unit="TeV", name="energy_true"),
+    )
     geoms = ref.geoms
     ds = xs.SpectrumDataset.from_geoms(geoms["geom"], geoms["geom_exposure"], None, geoms["geom_edisp"], name="g")
     assert ds.name == "g"
@@ -531,13 +584,19 @@ def test_edisp_axes_mismatch():
     from .conftest import edge_coords, edges_geom
 
     bad_true = edges_geom(0.1, 100, 15)
-    arrays["edisp"] = xr.DataArray(np.full((15, 10), 0.05), dims=("energy_true", "energy"),
-                                   coords={**edge_coords("energy_true", bad_true), **edge_coords("energy", er)})
+    arrays["edisp"] = xr.DataArray(
+        np.full((15, 10), 0.05),
+        dims=("energy_true", "energy"),
+        coords={**edge_coords("energy_true", bad_true), **edge_coords("energy", er)},
+    )
     with pytest.raises(ValueError, match="mismatched 'energy_true' axes"):
         xs.SpectrumDataset(name="bad", **arrays)
     arrays, er, et = build_arrays(n=10)
-    arrays["edisp"] = xr.DataArray(np.full((20, 10), 0.05), dims=("energy_true", "energy"),
-                                   coords={**edge_coords("energy_true", et), **edge_coords("energy", edges_geom(0.1, 90, 10))})
+    arrays["edisp"] = xr.DataArray(
+        np.full((20, 10), 0.05),
+        dims=("energy_true", "energy"),
+        coords={**edge_coords("energy_true", et), **edge_coords("energy", edges_geom(0.1, 90, 10))},
+    )
     with pytest.raises(ValueError, match="mismatched 'energy' axes"):
         xs.SpectrumDataset(name="bad", **arrays)
     arrays, er, et = build_arrays(n=10)
@@ -553,8 +612,10 @@ def test_edisp_rows_over_one():
         xs.SpectrumDataset(name="bad", **arrays)
 
 
-@pytest.mark.parametrize("bad, match", [(-1.0, "counts has negative values"), (np.nan, "counts has non-finite"),
-                                        (np.inf, "counts has non-finite")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [(-1.0, "counts has negative values"), (np.nan, "counts has non-finite"), (np.inf, "counts has non-finite")],
+)
 def test_bad_counts(path, bad, match):
     counts = np.ones(10)
     counts[4] = bad

@@ -79,8 +79,14 @@ def wstat_xspec(S, B, alpha, mu_sig):
     else:
         d = math.sqrt(((ts + tb) * m - S - B) ** 2 + 4 * (ts + tb) * B * m)
         f = (S + B - (ts + tb) * m + d) / (2 * (ts + tb))
-        wi = (ts * m + (ts + tb) * f - S * math.log(ts * m + ts * f) - B * math.log(tb * f)
-              - S * (1 - math.log(S)) - B * (1 - math.log(B)))
+        wi = (
+            ts * m
+            + (ts + tb) * f
+            - S * math.log(ts * m + ts * f)
+            - B * math.log(tb * f)
+            - S * (1 - math.log(S))
+            - B * (1 - math.log(B))
+        )
     return 2 * wi
 
 

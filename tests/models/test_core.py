@@ -79,11 +79,13 @@ def test_fov_background_needs_dataset_name():
 
 
 def test_models_write_read(tmp_path):
-    models = xs.Models([
-        xs.SkyModel(_tune(MODELS["lp"]()), name="crab"),
-        xs.SkyModel(MODELS["template"](), name="tpl"),
-        xs.FoVBackgroundModel(dataset_name="d1"),
-    ])
+    models = xs.Models(
+        [
+            xs.SkyModel(_tune(MODELS["lp"]()), name="crab"),
+            xs.SkyModel(MODELS["template"](), name="tpl"),
+            xs.FoVBackgroundModel(dataset_name="d1"),
+        ]
+    )
     path = tmp_path / "models.yaml"
     models.write(path)
     back = xs.Models.read(path)

@@ -55,8 +55,15 @@ def test_limits_frozen_error():
 def test_dict_round_trip():
     p = Parameter("amplitude", "2e-12 cm-2 s-1 TeV-1", min=0, max=1e-10, frozen=True, error=3e-13)
     d = p.to_dict()
-    assert d == {"name": "amplitude", "value": 2e-12, "unit": "1 / (TeV s cm2)", "error": 3e-13, "min": 0.0,
-                 "max": 1e-10, "frozen": True}
+    assert d == {
+        "name": "amplitude",
+        "value": 2e-12,
+        "unit": "1 / (TeV s cm2)",
+        "error": 3e-13,
+        "min": 0.0,
+        "max": 1e-10,
+        "frozen": True,
+    }
     q = Parameter("amplitude", 1.0, unit="m-2 s-1 GeV-1", canonical_unit="cm-2 s-1 TeV-1")
     q.update_from_dict(d)
     assert q.quantity == p.quantity

@@ -25,16 +25,24 @@ MODELS = {
     "pl": lambda: xs.PowerLawSpectralModel(index=2.4, amplitude="3e-12 cm-2 s-1 TeV-1", reference="1 TeV"),
     "pl-index1": lambda: xs.PowerLawSpectralModel(index=1.0, amplitude="1e-12 cm-2 s-1 TeV-1"),
     "pl2": lambda: xs.PowerLaw2SpectralModel(amplitude="1e-11 cm-2 s-1", index=2.7, emin="0.2 TeV", emax="50 TeV"),
-    "lp": lambda: xs.LogParabolaSpectralModel(amplitude="4e-12 cm-2 s-1 TeV-1", reference="1 TeV", alpha=2.3, beta=0.25),
+    "lp": lambda: xs.LogParabolaSpectralModel(
+        amplitude="4e-12 cm-2 s-1 TeV-1", reference="1 TeV", alpha=2.3, beta=0.25
+    ),
     "ecpl": lambda: xs.ExpCutoffPowerLawSpectralModel(index=1.8, amplitude="2e-12 cm-2 s-1 TeV-1", lambda_="0.2 TeV-1"),
     "ecpl-alpha": lambda: xs.ExpCutoffPowerLawSpectralModel(index=1.5, lambda_="0.3 TeV-1", alpha=0.6),
     "bpl": lambda: xs.BrokenPowerLawSpectralModel(index1=1.7, index2=3.1, ebreak="2.2 TeV"),
     "sbpl": lambda: xs.SmoothBrokenPowerLawSpectralModel(index1=1.6, index2=3.0, ebreak="4 TeV", beta=0.7),
     "const": lambda: xs.ConstantSpectralModel(const="5e-13 cm-2 s-1 TeV-1"),
     "template": _template,
-    "scale": lambda: xs.ScaleSpectralModel(xs.LogParabolaSpectralModel(alpha=2.0, beta=0.1, reference="1 TeV"), norm=1.7),
-    "sum": lambda: xs.PowerLawSpectralModel(index=2.0) + xs.ExpCutoffPowerLawSpectralModel(index=1.2, lambda_="0.5 TeV-1"),
-    "diff": lambda: xs.PowerLawSpectralModel(index=2.0, amplitude="3e-12 cm-2 s-1 TeV-1") - xs.PowerLawSpectralModel(index=2.5),
+    "scale": lambda: xs.ScaleSpectralModel(
+        xs.LogParabolaSpectralModel(alpha=2.0, beta=0.1, reference="1 TeV"), norm=1.7
+    ),
+    "sum": lambda: (
+        xs.PowerLawSpectralModel(index=2.0) + xs.ExpCutoffPowerLawSpectralModel(index=1.2, lambda_="0.5 TeV-1")
+    ),
+    "diff": lambda: (
+        xs.PowerLawSpectralModel(index=2.0, amplitude="3e-12 cm-2 s-1 TeV-1") - xs.PowerLawSpectralModel(index=2.5)
+    ),
     "product": lambda: xs.PowerLawSpectralModel(index=2.0) * xs.PowerLawNormSpectralModel(norm=1.3, tilt=0.2),
 }
 
@@ -50,6 +58,7 @@ def _breakpoints(model):
 
 def quad_integral(model, e1, e2):
     """scipy quad of dN/dE (cm-2 s-1 TeV-1) over [e1, e2] TeV, integrated in ln E."""
+
     def f(t):
         return float(model(np.exp(t) * u.TeV).to_value("cm-2 s-1 TeV-1")) * math.exp(t)
 
@@ -251,10 +260,18 @@ def test_template_bad_input(kwargs, match):
 
 
 def test_registry_has_gammapy_names():
-    for name in ["PowerLawSpectralModel", "PowerLaw2SpectralModel", "LogParabolaSpectralModel",
-                 "ExpCutoffPowerLawSpectralModel", "BrokenPowerLawSpectralModel",
-                 "SmoothBrokenPowerLawSpectralModel", "ConstantSpectralModel", "TemplateSpectralModel",
-                 "CompoundSpectralModel", "ScaleSpectralModel"]:
+    for name in [
+        "PowerLawSpectralModel",
+        "PowerLaw2SpectralModel",
+        "LogParabolaSpectralModel",
+        "ExpCutoffPowerLawSpectralModel",
+        "BrokenPowerLawSpectralModel",
+        "SmoothBrokenPowerLawSpectralModel",
+        "ConstantSpectralModel",
+        "TemplateSpectralModel",
+        "CompoundSpectralModel",
+        "ScaleSpectralModel",
+    ]:
         assert name in SPECTRAL_MODEL_REGISTRY
 
 
