@@ -385,3 +385,41 @@ class SpectrumDatasetOnOff(SpectrumDataset):
         from .io import read_dataset
 
         return read_dataset(cls, filename, name=name, **kwargs)
+
+
+# stacking rules for the on-off variables (used by `xspec_ds.ops.stack`) ----------------------------
+def _stack_counts_off(arrays, ctx):
+    return np.where(ctx.safe, arrays["counts_off"], 0.0).sum(axis=0)
+
+
+def _stack_acceptance(arrays, ctx):
+    return np.where(ctx.safe, arrays["acceptance"], 0.0).sum(axis=0)
+
+
+def _stack_acceptance_off(arrays, ctx):
+    """Gammapy's rule (``MapDatasetOnOff.stack``): the stacked alpha is the ``n_off``-weighted
+    mean ``sum_k alpha_k n_off,k / sum_k n_off,k`` over safe bins, so ``alpha n_off`` (the
+    background) is conserved; bins with no off counts use the overall weighted alpha."""
+    safe = ctx.safe
+    acc, acc_off, n_off = arrays["acceptance"], arrays["acceptance_off"], arrays["counts_off"]
+    alpha = np.where(acc_off > 0, acc / np.where(acc_off > 0, acc_off, 1.0), 0.0)
+    total_off = np.where(safe, n_off, 0.0).sum(axis=0)
+    total_bkg = np.where(safe, alpha * n_off, 0.0).sum(axis=0)
+    total_acc = np.where(safe, acc, 0.0).sum(axis=0)
+    sum_off = total_off.sum()
+    mean_alpha = total_bkg.sum() / np.where(sum_off > 0, sum_off, 1.0)
+    per_bin = np.where(total_off > 0, total_bkg / np.where(total_off > 0, total_off, 1.0), mean_alpha)
+    return np.where(per_bin > 0, total_acc / np.where(per_bin > 0, per_bin, 1.0), 0.0)
+
+
+def _register_stack_rules() -> None:
+    try:
+        from .ops.stack import StackRule, register_stack_rule
+    except ImportError:  # ops not available: nothing to register
+        return
+    register_stack_rule("counts_off", StackRule(_stack_counts_off, "raise"))
+    register_stack_rule("acceptance", StackRule(_stack_acceptance, "raise"))
+    register_stack_rule("acceptance_off", StackRule(_stack_acceptance_off, "raise"))
+
+
+_register_stack_rules()
