@@ -67,8 +67,10 @@ def group_matrix(old_edges: np.ndarray, new_edges: np.ndarray, rtol: float = 1e-
     ok = np.isclose(old[pick], new, rtol=rtol, atol=0)
     if not ok.all():
         bad = new[~ok][0]
-        raise ValueError(f"resample_energy_axis: new edge {bad:.10g} is not an edge of the 'energy' axis; "
-                         "bins can only be merged, so every new edge must be an existing edge")
+        raise ValueError(
+            f"resample_energy_axis: new edge {bad:.10g} is not an edge of the 'energy' axis; "
+            "bins can only be merged, so every new edge must be an existing edge"
+        )
     if np.any(np.diff(pick) <= 0):
         raise ValueError("resample_energy_axis: new edges must map to strictly increasing old edges")
     old_bin = np.arange(old.size - 1)
@@ -108,8 +110,9 @@ def resample_energy_axis(ds: xr.Dataset, energy_axis: MapAxis, name: str | None 
             continue
         rule = RESAMPLE_RULES.get(n)
         if rule is None:
-            raise ValueError(f"cannot resample variable {n!r}: no resampling rule "
-                             "(see xspec_ds.ops.resample.RESAMPLE_RULES)")
+            raise ValueError(
+                f"cannot resample variable {n!r}: no resampling rule (see xspec_ds.ops.resample.RESAMPLE_RULES)"
+            )
         res = rule(ds[n], safe, group).rename({_NEW: "energy"}).transpose(*var.dims)
         out[n] = xr.Variable(res.dims, res.data, dict(var.attrs))
     coords = {c: v.variable.copy(deep=True) for c, v in ds.coords.items() if "energy" not in v.dims}
@@ -138,8 +141,10 @@ def downsample(ds: xr.Dataset, factor: int, axis_name: str | None = None, name: 
             out.attrs["name"] = str(name)
         return out
     if axis_name != "energy":
-        raise ValueError(f"downsample: only the reco axis 'energy' can be downsampled, got {axis_name!r} "
-                         "(merging true-energy bins would need a flux-weighted exposure)")
+        raise ValueError(
+            f"downsample: only the reco axis 'energy' can be downsampled, got {axis_name!r} "
+            "(merging true-energy bins would need a flux-weighted exposure)"
+        )
     edges = edges_from_coords(ds, "energy")
     nbin = edges.size - 1
     if nbin % factor:

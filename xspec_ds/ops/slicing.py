@@ -29,8 +29,10 @@ def _normalise(dim: str, index, nbin: int) -> slice:
     if not isinstance(index, slice):
         raise TypeError(f"slice_by_idx: axis {dim!r} needs an int or a slice, got {type(index).__name__}")
     if index.step not in (None, 1):
-        raise ValueError(f"slice_by_idx: step {index.step} on axis {dim!r} would leave gaps between bins; "
-                         "use resample_energy_axis or downsample to merge bins")
+        raise ValueError(
+            f"slice_by_idx: step {index.step} on axis {dim!r} would leave gaps between bins; "
+            "use resample_energy_axis or downsample to merge bins"
+        )
     start, stop, _ = index.indices(nbin)
     if stop <= start:
         raise ValueError(f"slice_by_idx: {index} selects no bins of axis {dim!r} ({nbin} bins)")
@@ -92,8 +94,10 @@ def energy_slice(ds: xr.Dataset, energy_min=None, energy_max=None) -> slice:
     pos = np.interp(np.log([lo, hi]), np.log(e), np.arange(e.size))
     i0, i1 = (int(x) for x in np.round(pos))
     if i1 <= i0:
-        raise ValueError(f"slice_by_energy: [{lo:.6g}, {hi:.6g}] {unit} contains no bin of the energy axis "
-                         f"[{e[0]:.6g}, {e[-1]:.6g}] {unit} ({e.size - 1} bins)")
+        raise ValueError(
+            f"slice_by_energy: [{lo:.6g}, {hi:.6g}] {unit} contains no bin of the energy axis "
+            f"[{e[0]:.6g}, {e[-1]:.6g}] {unit} ({e.size - 1} bins)"
+        )
     return slice(i0, i1)
 
 

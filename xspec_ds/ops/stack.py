@@ -211,6 +211,8 @@ def _edge_pair(v, ds: xr.Dataset, dim: str, k: int, unit: str) -> tuple[np.ndarr
     if lo is None or hi is None:
         raise ValueError(f"{_label(ds, k)}: axis {dim!r} has no '{dim}_min'/'{dim}_max' edge coordinates")
     lo_v, hi_v = _raw(lo), _raw(hi)
+    if _is_lazy(lo_v) or _is_lazy(hi_v):  # edges are small: always compare them eagerly
+        lo_v, hi_v = np.asarray(lo.values), np.asarray(hi.values)
     own = _unit_of(lo, "TeV")
     if own != unit:
         f = u.Unit(own).to(u.Unit(unit))
@@ -230,8 +232,9 @@ def _check_axes(dss: list[xr.Dataset], dim: str, varmaps: list) -> None:
     if not all(has) and any(has):
         k = next(i for i, h in enumerate(has) if h != has[0])
         state = ("present", "missing") if has[0] else ("missing", "present")
-        raise ValueError(f"cannot stack: axis {dim!r} is {state[0]} in {_label(first, 0)} "
-                         f"but {state[1]} in {_label(dss[k], k)}")
+        raise ValueError(
+            f"cannot stack: axis {dim!r} is {state[0]} in {_label(first, 0)} but {state[1]} in {_label(dss[k], k)}"
+        )
     if not has[0]:
         return
     unit = _unit_of(varmaps[0][f"{dim}_min"], "TeV")
@@ -272,8 +275,9 @@ def _gather(dss: list[xr.Dataset]) -> tuple[dict, dict, dict]:
                 names.append(n)
     unknown = [n for n in names if n not in STACK_RULES]
     if unknown:
-        raise ValueError(f"cannot stack variable(s) {unknown}: no stacking rule "
-                         "(see xspec_ds.ops.stack.register_stack_rule)")
+        raise ValueError(
+            f"cannot stack variable(s) {unknown}: no stacking rule (see xspec_ds.ops.stack.register_stack_rule)"
+        )
     axes = {}
     coords = {}
     for d in ENERGY_DIMS:
@@ -281,7 +285,8 @@ def _gather(dss: list[xr.Dataset]) -> tuple[dict, dict, dict]:
             unit = _unit_of(first.variables[f"{d}_min"], "TeV")
             axes[d] = MapAxis(_edges(first, d, 0, unit) * u.Unit(unit), name=d)
             for c in (d, f"{d}_min", f"{d}_max"):
-                coords[c] = first.variables[c]
+                var = first.variables[c]
+                coords[c] = var.compute() if _is_lazy(var._data) else var
     arrays, templates = {}, {}
     for n in names:
         rule = STACK_RULES[n]
@@ -304,7 +309,9 @@ def _gather(dss: list[xr.Dataset]) -> tuple[dict, dict, dict]:
                 parts = None
                 break
             if rule.fill == "raise":
-                raise ValueError(f"cannot stack: {_label(ds, k)} has no {n!r} while {_label(dss[owner_k], owner_k)} has")
+                raise ValueError(
+                    f"cannot stack: {_label(ds, k)} has no {n!r} while {_label(dss[owner_k], owner_k)} has"
+                )
             if callable(rule.fill):
                 parts.append(np.asarray(rule.fill(axes), dtype=tmpl.dtype))
             else:
@@ -333,14 +340,16 @@ def _obs_arrays(obs: xr.Dataset) -> tuple[dict, dict, dict]:
         if n in GTI_VARIABLES:
             continue
         if n not in STACK_RULES:
-            raise ValueError(f"cannot stack variable {n!r}: no stacking rule (see xspec_ds.ops.stack.register_stack_rule)")
+            raise ValueError(
+                f"cannot stack variable {n!r}: no stacking rule (see xspec_ds.ops.stack.register_stack_rule)"
+            )
         if OBS_DIM not in var.dims:
             raise ValueError(f"cannot stack variable {n!r}: it has no {OBS_DIM!r} dimension")
         rest = tuple(d for d in var.dims if d != OBS_DIM)
         v = var.variable.transpose(OBS_DIM, *rest)
         arrays[n] = _raw(v)
         templates[n] = xr.Variable(rest, np.empty((0,) * len(rest)), dict(var.attrs))
-    coords = {c: obs.coords[c].variable for c in obs.coords if OBS_DIM not in obs.coords[c].dims}
+    coords = {c: obs.coords[c].variable.compute() for c in obs.coords if OBS_DIM not in obs.coords[c].dims}
     return arrays, templates, coords
 
 
@@ -354,21 +363,35 @@ def _reduce(arrays: dict, templates: dict, coords: dict, attrs: dict, gti=None) 
         out[n] = xr.Variable(tmpl.dims, STACK_RULES[n].reduce(arrays, ctx), dict(tmpl.attrs))
     attrs = dict(attrs)
     if gti is not None:
-        out.update(gti.to_xarray())
-        attrs["time_reference"] = gti.time_ref.tt.isot
+        out.update(gti)
+        attrs["time_reference"] = gti["gti_start"].attrs["time_reference"]
     return xr.Dataset(out, coords=coords, attrs=attrs)
 
 
 # --------------------------------------------------------------------------------------------
 # GTI and meta_table
 # --------------------------------------------------------------------------------------------
-def _gti_union(dss: list[xr.Dataset]):
-    """Union of the GTIs of ``dss`` as xarray variables (None if no dataset has a GTI)."""
-    from astropy.time import Time
+def _union_intervals(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge overlapping intervals (vectorised: sort, running maximum of the stops)."""
+    if start.size == 0:
+        return start, stop
+    order = np.argsort(start, kind="stable")
+    s, e = start[order], stop[order]
+    run_end = np.maximum.accumulate(e)
+    idx = np.flatnonzero(np.concatenate([[True], s[1:] > run_end[:-1]]))
+    return s[idx], np.maximum.reduceat(e, idx)
 
-    from ..gti import DEFAULT_REFERENCE, GTI
+
+def _gti_union(dss: list[xr.Dataset]) -> dict | None:
+    """Union of the GTIs of ``dss`` as ``gti_start``/``gti_stop`` variables (None if no GTI).
+
+    Times are re-expressed relative to the first dataset's reference time (astropy `Time` is
+    used only for references that differ from it).
+    """
+    from ..gti import DEFAULT_REFERENCE
 
     parts = []
+    first_attrs = None
     for ds in dss:
         v = ds.variables
         if "gti_start" not in v:
@@ -376,6 +399,7 @@ def _gti_union(dss: list[xr.Dataset]):
         start = np.asarray(v["gti_start"].values, dtype=np.float64).ravel()
         stop = np.asarray(v["gti_stop"].values, dtype=np.float64).ravel()
         attrs = v["gti_start"].attrs
+        first_attrs = first_attrs or dict(attrs)
         unit = attrs.get("units", "s")
         scale = 1.0 if unit == "s" else u.Unit(unit).to(u.s)
         ok = np.isfinite(start) & np.isfinite(stop)  # obs-dim inputs are NaN-padded
@@ -384,11 +408,21 @@ def _gti_union(dss: list[xr.Dataset]):
     if not parts:
         return None
     ref0 = parts[0][2]
-    shifts = {ref: (Time(ref, scale="tt") - Time(ref0, scale="tt")).to_value(u.s) if ref != ref0 else 0.0
-              for ref in {p[2] for p in parts}}
-    start = np.concatenate([p[0] + shifts[p[2]] for p in parts])
-    stop = np.concatenate([p[1] + shifts[p[2]] for p in parts])
-    return GTI(start * u.s, stop * u.s, ref0).union()
+    refs = {p[2] for p in parts}
+    shifts = {ref0: 0.0}
+    if len(refs) > 1:
+        from astropy.time import Time
+
+        t0 = Time(ref0, scale="tt")
+        shifts.update({ref: (Time(ref, scale="tt") - t0).to_value(u.s) for ref in refs if ref != ref0})
+    start, stop = _union_intervals(
+        np.concatenate([p[0] + shifts[p[2]] for p in parts]), np.concatenate([p[1] + shifts[p[2]] for p in parts])
+    )
+    attrs = {"units": "s", "time_reference": ref0, "time_scale": first_attrs.get("time_scale", "tt")}
+    return {
+        "gti_start": xr.Variable("gti", start, dict(attrs, long_name="GTI start")),
+        "gti_stop": xr.Variable("gti", stop, dict(attrs, long_name="GTI stop")),
+    }
 
 
 def _split_ecsv(text: str) -> tuple[str, str]:
@@ -397,7 +431,7 @@ def _split_ecsv(text: str) -> tuple[str, str]:
     k = 0
     while k < len(lines) and lines[k].startswith("#"):
         k += 1
-    return "".join(lines[: k + 1]), "".join(lines[k + 1:])
+    return "".join(lines[: k + 1]), "".join(lines[k + 1 :])
 
 
 def concat_meta_tables(texts: Sequence[str | None]) -> str | None:
