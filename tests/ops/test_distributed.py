@@ -1,0 +1,71 @@
+"""xs.stack on lazily opened files under a dask.distributed LocalCluster (2 worker processes)
+gives the same result as the in-memory path."""
+
+from __future__ import annotations
+
+import pytest
+import xarray as xr
+
+import xspec_ds as xs
+
+from .test_stack import make_list
+
+distributed = pytest.importorskip("distributed")
+
+VARIABLES = ("counts", "background", "mask_safe", "exposure", "edisp", "livetime")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, silence_logs=40
+    )
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture
+def files(tmp_path):
+    dss = make_list(41, 6, n=7, nt=9)
+    paths = []
+    for k, d in enumerate(dss):
+        p = tmp_path / f"obs{k}.nc"
+        d.to_netcdf(p)
+        paths.append(p)
+    return dss, paths
+
+
+def test_stack_lazy_files_on_local_cluster_equals_in_memory(client, files):
+    dss, paths = files
+    expected = xs.stack(dss)
+    lazy = [xr.open_dataset(p, chunks={}) for p in paths]
+    assert lazy[0]["counts"].chunks is not None
+    out = xs.stack(lazy)
+    assert out["edisp"].chunks is not None  # still lazy: computed on the cluster below
+    computed = out.compute()  # uses the active Client
+    for v in VARIABLES + ("gti_start", "gti_stop"):
+        xr.testing.assert_allclose(computed[v], expected[v], rtol=1e-13)
+    assert computed.attrs["meta_table"] == expected.attrs["meta_table"]
+    for d in lazy:
+        d.close()
+
+
+def test_stack_open_mfdataset_obs_dimension_on_cluster(client, files):
+    dss, paths = files
+    expected = xs.stack(dss)
+    obs = xr.open_mfdataset(
+        paths,
+        combine="nested",
+        concat_dim="obs",
+        data_vars="all",
+        coords="minimal",
+        compat="override",
+        chunks={"obs": 2},
+    )
+    out = xs.stack(obs, compute=True, progress=True)  # distributed progress, then computed
+    assert out["counts"].chunks is None
+    for v in VARIABLES + ("gti_start", "gti_stop"):
+        xr.testing.assert_allclose(out[v], expected[v], rtol=1e-13)
+    obs.close()
