@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import astropy.units as u
 import numpy as np
 import pytest
@@ -155,3 +157,29 @@ def test_datasets_yaml_interop(tmp_path):
     assert ours.names == ["gp-obs"]
     np.testing.assert_array_equal(ours["gp-obs"].counts.values, gammapy_values(g.counts).astype(np.float64))
     assert ours.models["src"].spectral_model.parameters["index"].value == g.models["src"].spectral_model.index.value
+
+
+HESS_PHA = (
+    Path(__file__).parents[2] / ".." / "shared" / "data" / "joint-crab" / "spectra" / "hess" / "pha_obs23523.fits"
+)
+
+
+@pytest.mark.skipif(not HESS_PHA.exists(), reason="shared H.E.S.S. DL3 DR1 spectra not found beside the repo")
+def test_onoff_fits_read_by_gammapy(tmp_path):
+    """An on-off dataset (read from the H.E.S.S. DL3 DR1 OGIP files) written in Gammapy's layout is
+    read by Gammapy's ``SpectrumDatasetOnOff.read`` with the same arrays; netCDF keeps it exactly."""
+    from gammapy.datasets import SpectrumDatasetOnOff as GOnOff
+
+    ds = xs.SpectrumDatasetOnOff.read(HESS_PHA)
+    path = tmp_path / "onoff.fits"
+    ds.write(path)
+    g = GOnOff.read(path)
+    for k in ("counts", "counts_off", "acceptance", "acceptance_off", "exposure"):
+        np.testing.assert_array_equal(gammapy_values(getattr(g, k)), ds.data[k].values, err_msg=k)
+    np.testing.assert_array_equal(gammapy_values(g.mask_safe), ds.mask_safe.values)
+    np.testing.assert_array_equal(gammapy_values(g.edisp.edisp_map), ds.edisp.values)
+    back = xs.SpectrumDatasetOnOff.read(path)
+    xr.testing.assert_equal(back.data, ds.data)
+    nc = tmp_path / "onoff.nc"
+    ds.write(nc)
+    xr.testing.assert_identical(xs.SpectrumDatasetOnOff.read(nc).data, ds.data)
