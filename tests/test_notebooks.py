@@ -39,6 +39,7 @@ REQUIREMENTS = {
     "stacking_dask": ["stack", "open_mfdataset", "SpectrumDataset.write", "SpectrumDataset.read"],
     "real_data": ["SpectrumDatasetOnOff.read", "LogParabolaSpectralModel.from_log10"],
     "archive_netcdf": ["open_dataset", "SpectrumDataset.write"],
+    "joint_crab": ["SpectrumDatasetOnOff.read", "LogParabolaSpectralModel.from_log10"],
 }
 
 
@@ -59,10 +60,10 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     missing = _missing(*REQUIREMENTS[name])
     if missing:
         pytest.skip(f"{name}.ipynb needs {', '.join(missing)} (not available in xspec_ds yet)")
-    if name == "real_data":
+    if name in ("real_data", "joint_crab"):
         data = next((p for p in SHARED_DATA if (p / "joint-crab").is_dir()), None)
         if data is None:
-            pytest.skip("real_data.ipynb needs the real data folder ../shared/data (absent)")
+            pytest.skip(f"{name}.ipynb needs the real data folder ../shared/data (absent)")
         monkeypatch.setenv("XSPEC_DS_SHARED_DATA", str(data))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("TMPDIR", str(tmp_path))
