@@ -290,7 +290,12 @@ def test_background_model_scales_background(path):
     assert ds.background_model is bkg
     centres = np.sqrt(er[:-1] * er[1:])
     np.testing.assert_allclose(ds.npred_background().values, 0.5 * 1.5 * centres**-0.4, rtol=1e-12)
-    np.testing.assert_allclose(ds.excess.values, ds.counts.values - 0.5 * 1.5 * centres**-0.4, rtol=1e-12)
+    # excess and info_dict "background" use the background array (Gammapy), npred_background the model
+    np.testing.assert_allclose(ds.excess.values, ds.counts.values - 0.5, rtol=1e-12)
+    info = ds.info_dict()
+    assert info["background"] == pytest.approx(0.5 * 10, rel=1e-12)
+    assert info["npred_background"] == pytest.approx((0.5 * 1.5 * centres**-0.4).sum(), rel=1e-12)
+    assert info["excess"] == pytest.approx(ds.counts.values.sum() - 5.0, rel=1e-12)
 
 
 def test_excess(path):

@@ -421,8 +421,10 @@ class SpectrumDataset:
 
     @property
     def excess(self) -> xr.DataArray:
-        """``counts - background``."""
-        return (self.counts - self.npred_background()).rename("excess").assign_attrs(units="")
+        """``counts - background`` (the background array, not rescaled by a background model, as Gammapy)."""
+        bkg = self.background
+        excess = self.counts if bkg is None else self.counts - bkg
+        return excess.rename("excess").assign_attrs(units="")
 
     # statistics -------------------------------------------------------------------------
     def _stat_array_values(self) -> np.ndarray:

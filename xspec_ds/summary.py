@@ -24,7 +24,10 @@ def info_dict(dataset, in_safe_data_range: bool = True) -> dict:
         mask = np.asarray(dataset.mask_safe.values, bool)
     info = {"name": dataset.name}
     counts = np.asarray(dataset.counts.values)[mask] if dataset.counts is not None else np.zeros(mask.sum())
-    bkg = np.asarray(dataset.npred_background().values)[mask]
+    # "background" and "excess" use the background array, "npred_background" the background model
+    # prediction (Gammapy's MapDataset.info_dict; they differ when a FoVBackgroundModel rescales it)
+    npred_bkg = np.asarray(dataset.npred_background().values)[mask]
+    bkg = np.asarray(dataset.background.values)[mask] if dataset.background is not None else np.zeros(mask.sum())
     info["counts"] = float(counts.sum())
     info["excess"] = float(counts.sum() - bkg.sum())
     if getattr(dataset, "stat_type", "cash") == "wstat":
@@ -39,7 +42,7 @@ def info_dict(dataset, in_safe_data_range: bool = True) -> dict:
     info["background"] = float(bkg.sum())
     npred = np.asarray(dataset.npred().values)[mask]
     info["npred"] = float(npred.sum())
-    info["npred_background"] = float(bkg.sum())
+    info["npred_background"] = float(npred_bkg.sum())
     info["npred_signal"] = float(np.asarray(dataset.npred_signal().values)[mask].sum())
     if dataset.exposure is not None:
         unit = u.Unit(dataset.exposure.attrs.get("units", "m2 s"))
