@@ -294,3 +294,18 @@ def test_dnde_matches_gammapy(name):
     theirs = getattr(gm, cls_name)(**kwargs)
     e = np.geomspace(0.11, 90, 25) * u.TeV
     np.testing.assert_allclose(ours(e).to_value("cm-2 s-1 TeV-1"), theirs(e).to_value("cm-2 s-1 TeV-1"), rtol=1e-12)
+
+
+@pytest.mark.parametrize("index", [1.0, 1 + 1e-9, 1 + 1e-7, 1 - 1e-6, 1 + 1e-5, 1 + 1e-3, 1.1, 2.5])
+def test_power_law_index_derivative_near_one(index):
+    """d F / d index = -A E0 integral t e^((1-index) t) dt (t = ln E/E0), checked by quad for
+    indices at and near 1, where the closed form cancels."""
+    model = xs.PowerLawSpectralModel(index=index, amplitude="1e-12 cm-2 s-1 TeV-1", reference="1 TeV")
+    emin, emax = EDGES[:-1], EDGES[1:]
+    got = model._integral_deriv(emin, emax, [model.parameters["index"]])[0]
+    g = 1.0 - index
+    expected = [
+        -1e-12 * quad(lambda t: t * math.exp(g * t), math.log(a), math.log(b), epsabs=0, epsrel=1e-13)[0]
+        for a, b in zip(emin, emax)
+    ]
+    np.testing.assert_allclose(got, expected, rtol=1e-9)

@@ -72,8 +72,14 @@ def _pl_integral_dindex(amplitude, index, reference, emin, emax):
     g = 1.0 - index
     x1, x2 = emin / reference, emax / reference
     l1, l2 = np.log(x1), np.log(x2)
-    if abs(g) < 1e-8:
-        prim = 0.5 * (l2**2 - l1**2)
+    if abs(g) < 1e-3:
+        # the closed form cancels like 1/g^2 near index = 1 (1e-2 relative error at g = 1e-7);
+        # integral of t e^(g t) dt = sum_k g^k / k! (l2^(k+2) - l1^(k+2)) / (k+2), |g t| << 1
+        prim = np.zeros(np.broadcast(l1, l2).shape)
+        coef = 1.0
+        for k in range(12):
+            prim = prim + coef * (l2 ** (k + 2) - l1 ** (k + 2)) / (k + 2)
+            coef *= g / (k + 1)
     else:
         prim = (x2**g * (l2 / g - 1 / g**2)) - (x1**g * (l1 / g - 1 / g**2))
     return -amplitude * reference * prim
