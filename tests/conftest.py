@@ -131,3 +131,21 @@ def dataset(make_dataset):
 @pytest.fixture
 def energy_units():
     return u.TeV
+
+
+def gammapy_copy(ds, er, et):
+    """The same data as a Gammapy SpectrumDataset (Gammapy must be installed)."""
+    from gammapy.datasets import SpectrumDataset as GSpectrumDataset
+    from gammapy.maps import MapAxis as GMapAxis
+    from gammapy.maps import RegionGeom
+
+    e = GMapAxis.from_energy_edges(er * u.TeV, name="energy")
+    e_true = GMapAxis.from_energy_edges(et * u.TeV, name="energy_true")
+    geom = RegionGeom.create("icrs;circle(83.63,22.01,0.1)", axes=[e])
+    g = GSpectrumDataset.create(geom=geom, energy_axis_true=e_true, name="g")
+    g.counts.data = ds.counts.values.reshape(g.counts.data.shape)
+    g.background.data = ds.background.values.reshape(g.background.data.shape)
+    g.exposure.quantity = (ds.exposure.values * u.Unit(ds.exposure.attrs["units"])).reshape(g.exposure.data.shape)
+    g.edisp.edisp_map.data = ds.edisp.values.reshape(g.edisp.edisp_map.data.shape)
+    g.mask_safe.data = ds.mask_safe.values.reshape(g.mask_safe.data.shape)
+    return g

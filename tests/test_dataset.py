@@ -16,7 +16,7 @@ from astropy.table import Table
 import xspec_ds as xs
 from xspec_ds.dataset import SpectrumEvaluator
 
-from .conftest import build_arrays, exposure_profile, pl_integral_ref
+from .conftest import build_arrays, exposure_profile, gammapy_copy, pl_integral_ref
 
 CM2_PER_M2 = 1e4
 INDEX, AMP = 2.3, 2e-11  # conftest's power law (cm-2 s-1 TeV-1, reference 1 TeV)
@@ -438,6 +438,18 @@ def test_residuals(path, method):
     assert ds.residuals(method).dims == ("energy",)
 
 
+def test_residuals_nan_outside_mask(path):
+    counts = np.arange(1.0, 11.0)
+    ds, er, et = make(path, counts=counts)
+    fit = np.ones(10, bool)
+    fit[[2, 5]] = False
+    ds.mask_fit = fit
+    res = ds.residuals("diff").values
+    assert np.all(np.isnan(res[[2, 5]]))
+    mu = expected_signal(er, et) + 0.5
+    np.testing.assert_allclose(res[fit], (counts - mu)[fit], rtol=1e-12)
+
+
 def test_residuals_bad_method(path):
     ds, _, _ = make(path)
     with pytest.raises(ValueError, match="residuals method"):
@@ -457,7 +469,8 @@ def test_info_dict(path):
     assert info["background"] == pytest.approx(0.5 * 8)
     assert info["excess"] == pytest.approx(counts[2:].sum() - 4.0)
     assert info["npred_signal"] == pytest.approx(expected_signal(er, et)[2:].sum(), rel=1e-12)
-    assert info["n_bins"] == 8
+    assert info["n_bins"] == 10  # Gammapy: all bins
+    assert info["n_fit_bins"] == 8
     assert info["stat_type"] == "cash"
     assert info["ontime"] == 1800 * u.s
     assert info["counts_rate"].to_value("s-1") == pytest.approx(counts[2:].sum() / 1800)
@@ -664,3 +677,44 @@ def test_unknown_constructor_argument():
 def test_accessor_rejects_non_dataset():
     with pytest.raises(TypeError, match="xarray.Dataset"):
         xs.SpectrumDataset.from_xarray(np.zeros(3))
+
+
+@pytest.mark.gammapy
+def test_same_numbers_as_gammapy():
+    """Every array-valued member and info_dict against Gammapy 2.1 on the same data and model."""
+    pytest.importorskip("gammapy")
+    from gammapy.modeling.models import PowerLawSpectralModel as GPL
+    from gammapy.modeling.models import SkyModel as GSky
+
+    ds, er, et = make("class", n=10, edisp="smeared", background_level=1.5)
+    ds.fake(random_state=2)
+    safe = np.ones(10, bool)
+    safe[[0, 9]] = False
+    ds.mask_safe = safe
+    g = gammapy_copy(ds, er, et)
+    g.models = GSky(GPL(index=INDEX, amplitude=AMP * u.Unit("cm-2 s-1 TeV-1")), name="source")
+    for name in ("npred", "npred_signal", "npred_background", "stat_array"):
+        theirs = getattr(g, name)()
+        theirs = np.asarray(theirs.data if hasattr(theirs, "geom") else theirs).ravel()
+        np.testing.assert_allclose(getattr(ds, name)().values, theirs, rtol=1e-9, err_msg=name)
+    np.testing.assert_allclose(ds.excess.values, g.excess.data.ravel(), rtol=1e-12)
+    for method in ("diff", "diff/model", "diff/sqrt(model)"):
+        np.testing.assert_allclose(ds.residuals(method).values, g.residuals(method).data.ravel(), rtol=1e-9)
+    assert ds.stat_sum() == pytest.approx(g.stat_sum(), rel=1e-10)
+    ours, theirs = ds.info_dict(), g.info_dict()
+    assert set(ours) == set(theirs)
+    for key in (
+        "counts",
+        "background",
+        "excess",
+        "sqrt_ts",
+        "npred",
+        "npred_background",
+        "npred_signal",
+        "n_bins",
+        "n_fit_bins",
+        "stat_sum",
+    ):
+        assert ours[key] == pytest.approx(float(theirs[key]), rel=1e-9), key
+    for ours_e, theirs_e in zip(ds.energy_range, g.energy_range):
+        assert ours_e.to_value("TeV") == pytest.approx(float(theirs_e.quantity.to_value("TeV").ravel()[0]), rel=1e-12)

@@ -498,9 +498,13 @@ class SpectrumDataset:
             self.reset_data_cache()
 
     def residuals(self, method: str = "diff") -> xr.DataArray:
-        """Residuals ``counts - npred``, divided by ``npred`` or ``sqrt(npred)`` per ``method``."""
-        return self._as_dataarray(_compute_residuals(np.asarray(self.counts.values), self._npred_values(), method),
-                                  "residuals")
+        """Residuals ``counts - npred``, divided by ``npred`` or ``sqrt(npred)`` per ``method``;
+        NaN outside `mask` (as Gammapy's ``residuals``)."""
+        values = _compute_residuals(np.asarray(self.counts.values), self._npred_values(), method)
+        mask = self._hot().mask
+        if mask is not None:
+            values = np.where(mask, values, np.nan)
+        return self._as_dataarray(values, "residuals")
 
     def info_dict(self, in_safe_data_range: bool = True) -> dict:
         """Summary numbers summed over energy (Gammapy's ``info_dict`` keys)."""

@@ -8,7 +8,7 @@ import pytest
 
 import xspec_ds as xs
 
-from ..conftest import build_arrays
+from ..conftest import build_arrays, gammapy_copy
 
 TRUE_INDEX, TRUE_AMP = 2.3, 2e-11
 
@@ -228,9 +228,6 @@ def test_fit_matches_gammapy():
     """Same data, same smeared edisp, in Gammapy (an independent implementation): same npred,
     statistic, best fit (1e-4 relative) and errors (2%)."""
     pytest.importorskip("gammapy")
-    from gammapy.datasets import SpectrumDataset as GSpectrumDataset
-    from gammapy.maps import MapAxis as GMapAxis
-    from gammapy.maps import RegionGeom
     from gammapy.modeling import Fit as GFit
     from gammapy.modeling.models import PowerLawSpectralModel as GPL
     from gammapy.modeling.models import SkyModel as GSky
@@ -240,16 +237,7 @@ def test_fit_matches_gammapy():
     ours = xs.PowerLawSpectralModel(index=TRUE_INDEX, amplitude=TRUE_AMP * u.Unit("cm-2 s-1 TeV-1"))
     ds = xs.SpectrumDataset(models=xs.SkyModel(ours, name="src"), name="x", **arrays)
     ds.fake(random_state=17)
-
-    e = GMapAxis.from_energy_edges(er * u.TeV, name="energy")
-    e_true = GMapAxis.from_energy_edges(et * u.TeV, name="energy_true")
-    geom = RegionGeom.create("icrs;circle(83.63,22.01,0.1)", axes=[e])
-    g = GSpectrumDataset.create(geom=geom, energy_axis_true=e_true, name="g")
-    g.counts.data = ds.counts.values.reshape(g.counts.data.shape)
-    g.background.data = ds.background.values.reshape(g.background.data.shape)
-    g.exposure.quantity = (ds.exposure.values * u.Unit("m2 s")).reshape(g.exposure.data.shape)
-    g.edisp.edisp_map.data = ds.edisp.values.reshape(g.edisp.edisp_map.data.shape)
-    g.mask_safe.data = np.ones(g.mask_safe.data.shape, bool)
+    g = gammapy_copy(ds, er, et)
     theirs = GPL(index=TRUE_INDEX, amplitude=TRUE_AMP * u.Unit("cm-2 s-1 TeV-1"))
     g.models = GSky(spectral_model=theirs, name="src")
 
