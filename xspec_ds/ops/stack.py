@@ -584,27 +584,14 @@ def stack(datasets, name: str | None = None, progress: bool = False, compute: bo
 def replace_contents(target: xr.Dataset, new: xr.Dataset) -> None:
     """Make ``target`` hold the variables and attrs of ``new``, in place (same Dataset object).
 
-    Public API only, so that an accessor view (``xr_ds.spectrum``) sees the change: variables
-    whose dims and shape are unchanged (all energy arrays: a stack keeps the edges) get their
-    data replaced through `xarray.Variable.values` (fast, no re-alignment); the GTI variables,
-    whose length changes, are deleted and re-added with `xarray.Dataset.update`.
+    Public API only (``del``, one `xarray.Dataset.update`, ``attrs``), so an accessor view
+    (``xr_ds.spectrum``) sees the change, and Variable objects that other Datasets may share with
+    ``target`` are replaced, never mutated. Coordinates are untouched: a stack keeps the edges.
     """
-    tv = target.variables
     for k in list(target.data_vars):
-        if k not in new.data_vars:
-            del target[k]
-    added = {}
-    for k, var in new.data_vars.items():
-        old = tv.get(k)
-        if old is not None and old.dims == var.dims and old.shape == var.shape:
-            old.values = var.variable.data
-            old.attrs = dict(var.attrs)
-        else:
-            if old is not None:
-                del target[k]
-            added[k] = var.variable
-    if added:
-        target.update(added)
+        if k not in new.data_vars or k in GTI_VARIABLES:
+            del target[k]  # GTI: its length changes, so the old pair must go before the update
+    target.update({k: v.variable for k, v in new.data_vars.items()})
     target.attrs.clear()
     target.attrs.update(new.attrs)
 
