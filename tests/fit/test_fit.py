@@ -252,3 +252,21 @@ def test_fit_matches_gammapy():
         p, q = ours.parameters[name], theirs.parameters[name]
         assert p.value == pytest.approx(q.value, rel=1e-4), name
         assert p.error == pytest.approx(q.error, rel=0.02), name
+
+
+@pytest.mark.parametrize("backend", ["scipy", "minuit"])
+def test_fit_respects_bounds(backend):
+    if backend == "minuit":
+        pytest.importorskip("iminuit")
+    ds, pl = make_fit_dataset(exposure=2e11, seed=3)
+    idx, amp = pl.parameters["index"], pl.parameters["amplitude"]
+    idx.max = 2.2  # truth 2.3 is outside: the fit stops at the bound
+    start_off(pl)
+    assert xs.Fit(backend=backend).run(ds).success
+    assert idx.value == pytest.approx(2.2, abs=1e-8)
+    # amplitude is then the conditional MLE at index = 2.2 (independent 1-parameter fit)
+    fitted_amp = amp.value
+    idx.frozen = True
+    amp.value = 1e-11
+    xs.Fit().run(ds)
+    assert fitted_amp == pytest.approx(amp.value, rel=1e-5)
