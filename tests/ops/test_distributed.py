@@ -69,3 +69,18 @@ def test_stack_open_mfdataset_obs_dimension_on_cluster(client, files):
     for v in VARIABLES + ("gti_start", "gti_stop"):
         xr.testing.assert_allclose(out[v], expected[v], rtol=1e-13)
     obs.close()
+
+
+def test_stack_xs_open_mfdataset_on_cluster(client, tmp_path):
+    if not hasattr(xs, "open_mfdataset"):
+        pytest.skip("xs.open_mfdataset not available")
+    dss = make_list(42, 5, n=6, nt=8)
+    paths = []
+    for k, d in enumerate(dss):
+        paths.append(tmp_path / f"obs{k}.nc")
+        xs.SpectrumDataset.from_xarray(d).write(paths[-1])
+    obs = xs.open_mfdataset(paths)
+    out = xs.stack(obs).compute()
+    expected = xs.stack(dss)
+    for v in VARIABLES + ("gti_start", "gti_stop"):
+        xr.testing.assert_allclose(out[v], expected[v], rtol=1e-13)

@@ -373,8 +373,11 @@ def test_in_place_stack_equals_function_and_keeps_name_and_models():
 def test_in_place_stack_through_accessor_updates_same_dataset():
     dss = make_list(8, 2)
     target = dss[0].copy(deep=True)
+    subset = target[["counts", "mask_safe"]]  # shares Variable objects with target
+    counts_before = subset["counts"].values.copy()
     view = target.spectrum
     view.stack(dss[1])
+    np.testing.assert_array_equal(subset["counts"].values, counts_before)  # replaced in target, not mutated
     expected = xs.stack(dss)
     for v in ("counts", "background", "mask_safe", "exposure", "edisp", "livetime", "gti_start", "gti_stop"):
         xr.testing.assert_allclose(target[v], expected[v], rtol=1e-13)
