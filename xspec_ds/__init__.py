@@ -11,7 +11,6 @@ from .onoff import SpectrumDatasetOnOff
 from .fit import Datasets, Fit, FitResult
 from .gti import GTI
 from .io import open_dataset, open_mfdataset
-from .ops.stack import stack  # xs.stack: many datasets in one vectorised reduction
 from .models import (
     BrokenPowerLawSpectralModel,
     CompoundSpectralModel,
@@ -31,6 +30,7 @@ from .models import (
     SpectralModel,
     TemplateSpectralModel,
 )
+from .ops.stack import stack  # xs.stack: many datasets in one vectorised reduction
 
 __version__ = "0.1.0"
 

@@ -597,6 +597,7 @@ class SpectrumDataset:
         from .ops.resample import to_image
 
         return self._derived(to_image(self._data), name)
+
     # end of label operations ------------------------------------------------------------------
 
     # constructors -------------------------------------------------------------------------
