@@ -398,6 +398,18 @@ def test_dask_inputs_give_lazy_tree_reduction_equal_to_eager():
         assert out[v].chunks is not None or out[v].variable._data.__class__.__name__ == "Array", v
     eager = xs.stack(obs)
     xr.testing.assert_allclose(out.compute(), eager, rtol=1e-13)
+    # 40 chunks along obs: dask reduces them as a tree (partial sums, then an aggregate), not serially
+    many = xr.concat(
+        [d.drop_vars(["gti_start", "gti_stop"]) for d in make_list(9, 40)],
+        dim="obs",
+        coords="minimal",
+        compat="override",
+    )
+    tree = xs.stack(many.chunk({"obs": 1}))
+    for v in ("counts", "exposure", "edisp"):
+        names = [k.rsplit("-", 1)[0] for k in tree[v].data.dask.layers]
+        assert names.count("sum-partial") >= 2 and "sum-aggregate" in names, (v, names)
+    xr.testing.assert_allclose(tree.compute(), xs.stack(many), rtol=1e-13)
     lazy_list = xs.stack([d.chunk() for d in dss])
     assert lazy_list["counts"].chunks is not None
     xr.testing.assert_allclose(lazy_list.compute().drop_vars(["gti_start", "gti_stop"]), eager, rtol=1e-13)
