@@ -40,6 +40,15 @@ Where we deviate from Gammapy 2.1, on purpose:
   without ``edisp``, the diagonal kernel (`xspec_ds.axes.overlap_matrix`); without ``exposure``,
   zero exposure. ``livetime`` is kept only if every input has it. Missing ``counts`` raise.
 
+Other notes: exposures in different units are converted to the first dataset's unit; edges must
+agree to 1e-10 relative and the first dataset's edges are kept exactly. For one Dataset with an
+``obs`` dimension, ``attrs`` (``meta_table`` included) are kept as given and the GTI union is
+computed eagerly (it is small and its length is data-dependent). Because ``exposure`` only
+counts datasets with a safe bin, slicing away all safe bins of a dataset before stacking drops
+its exposure (npred is unchanged: its kernel columns are zero anyway). Gammapy's
+``nan_to_num`` option is not offered: `xspec_ds.containers.validate_dataset` already rejects
+non-finite counts, background, exposure and kernels.
+
 The per-variable rules live in `STACK_RULES`; `register_stack_rule` adds one (e.g. for the
 on-off variables ``counts_off``/``acceptance``/``acceptance_off``). A variable with no rule
 raises a clear error instead of being dropped silently.
