@@ -83,3 +83,33 @@ def test_npred_total_clips_and_errors():
     np.testing.assert_array_equal(forward.npred_total(None, np.array([3.0])), [3.0])
     with pytest.raises(ValueError, match="neither models nor background"):
         forward.npred_total(None, None)
+
+
+# --- sparse kernels --------------------------------------------------------------------------
+@pytest.mark.parametrize("leading", [(), (3,), (2, 12)])
+def test_sparse_kernel_fold_equals_dense(leading):
+    from xspec_ds.forward import SparseKernel, prepare_kernel
+
+    rng = np.random.default_rng(5)
+    n_true, n_reco = 400, 300
+    matrix = np.zeros((n_true, n_reco))
+    # a banded, response-like matrix: 5 % non-zero
+    for shift in range(-7, 8):
+        idx = np.arange(n_true)
+        cols = (idx * n_reco) // n_true + shift
+        ok = (cols >= 0) & (cols < n_reco)
+        matrix[idx[ok], cols[ok]] = rng.uniform(0, 0.06, ok.sum())
+    kernel = prepare_kernel(matrix)
+    assert isinstance(kernel, SparseKernel)
+    mu = rng.uniform(0, 10, leading + (n_true,))
+    np.testing.assert_allclose(forward.fold(mu, kernel), forward.fold(mu, matrix), rtol=1e-12, atol=0)
+
+
+def test_prepare_kernel_keeps_small_or_dense_matrices():
+    from xspec_ds.forward import prepare_kernel
+
+    small = np.eye(50)
+    assert prepare_kernel(small) is small
+    dense = np.full((300, 300), 1 / 300)
+    assert prepare_kernel(dense) is dense
+    assert prepare_kernel(None) is None

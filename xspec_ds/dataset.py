@@ -76,7 +76,7 @@ class _HotArrays:
         else:
             self._exposure = self.e_lo = self.e_hi = None
             self._exposure_scale = 1.0
-        self.edisp = np.asarray(v["edisp"].values, dtype=np.float64) if "edisp" in v else None
+        self.edisp = forward.prepare_kernel(np.asarray(v["edisp"].values, dtype=np.float64)) if "edisp" in v else None
         self._masks = tuple(np.asarray(v[m].values, dtype=bool) for m in ("mask_safe", "mask_fit") if m in v)
         self.nodes = {}
 
