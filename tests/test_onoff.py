@@ -214,3 +214,28 @@ def test_stack_matches_gammapy():
     singles = [xs.SpectrumDatasetOnOff.read(f) for f in files]
     total = sum(np.where(d.mask_safe.values, d.background.values, 0.0) for d in singles)
     np.testing.assert_allclose(ours.background.values, total, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("factor", [2, 4, 5])
+def test_resample_conserves_safe_on_off_counts_and_background(factor):
+    """Merging reco bins sums safe on and off counts and keeps the background alpha*n_off
+    of the safe bins; npred_signal of merged bins is the sum over their safe bins."""
+    ds = make_dataset(seed=3, nbin=20)
+    ds.acceptance_off = np.linspace(2.0, 8.0, 20)  # alpha varies from bin to bin
+    safe = np.asarray(ds.mask_safe.values, bool).copy()
+    safe[:3] = False
+    ds.mask_safe = safe
+    ds.models = xs.PowerLawSpectralModel(index=2.3, amplitude="2e-11 cm-2 s-1 TeV-1")
+    edges = ds._energy_axis.edges
+    new_axis = MapAxis.from_energy_edges(edges[::factor], name="energy")
+    res = ds.resample_energy_axis(new_axis)
+    assert isinstance(res, xs.SpectrumDatasetOnOff)
+    np.testing.assert_array_equal(res._energy_axis.edges.value, edges[::factor].value)
+    group = np.arange(20) // factor
+    for name in ("counts", "counts_off"):
+        expected = np.bincount(group, weights=np.where(safe, ds.data[name].values, 0.0))
+        np.testing.assert_allclose(res.data[name].values, expected, rtol=1e-12)
+    bkg = np.bincount(group, weights=np.where(safe, ds.background.values, 0.0))
+    np.testing.assert_allclose(res.background.values, bkg, rtol=1e-12, atol=1e-12)
+    npred = np.bincount(group, weights=np.where(safe, ds.npred_signal().values, 0.0))
+    np.testing.assert_allclose(res.npred_signal().values, npred, rtol=1e-10)

@@ -7,7 +7,6 @@ A spectrum dataset is an `xarray.Dataset`; `SpectrumDataset` (Gammapy's seed API
 from . import accessor  # noqa: F401  (registers ds.spectrum)
 from .axes import MapAxis, SpectrumGeom
 from .dataset import SpectrumDataset
-from .onoff import SpectrumDatasetOnOff
 from .fit import Datasets, Fit, FitResult
 from .gti import GTI
 from .io import open_dataset, open_mfdataset
@@ -30,6 +29,7 @@ from .models import (
     SpectralModel,
     TemplateSpectralModel,
 )
+from .onoff import SpectrumDatasetOnOff
 from .ops.stack import stack  # xs.stack: many datasets in one vectorised reduction
 
 __version__ = "0.1.0"

@@ -154,7 +154,9 @@ class MapAxis:
         unit = self._unit.to_string()
         n = self.name
         return {
-            n: xr.Variable(n, np.sqrt(self._edges[:-1] * self._edges[1:]), {"units": unit, "long_name": f"{n} bin centre (log)"}),
+            n: xr.Variable(
+                n, np.sqrt(self._edges[:-1] * self._edges[1:]), {"units": unit, "long_name": f"{n} bin centre (log)"}
+            ),
             f"{n}_min": xr.Variable(n, self._edges[:-1].copy(), {"units": unit, "long_name": f"{n} lower bin edge"}),
             f"{n}_max": xr.Variable(n, self._edges[1:].copy(), {"units": unit, "long_name": f"{n} upper bin edge"}),
         }

@@ -27,10 +27,16 @@ def run_demo(backend: str = "scipy", out=sys.stdout) -> int:
     print(f"xspec_ds {xs.__version__} demo: bundled simulated spectrum '{ds.name}'", file=out)
     print(f"  safe energy range : {lo:.3g} - {hi:.3g} ({info['n_bins']} of {ds.data.sizes['energy']} bins)", file=out)
     print(f"  livetime          : {info['livetime']:.4g}", file=out)
-    print(f"  counts            : {info['counts']:.0f}   background: {info['background']:.1f}   "
-          f"excess: {info['excess']:.1f}   sqrt(TS): {info['sqrt_ts']:.1f}", file=out)
-    print(f"\nPower-law fit (Cash statistic, {backend} backend, {elapsed * 1e3:.1f} ms): "
-          f"{'converged' if result.success else 'FAILED'}", file=out)
+    print(
+        f"  counts            : {info['counts']:.0f}   background: {info['background']:.1f}   "
+        f"excess: {info['excess']:.1f}   sqrt(TS): {info['sqrt_ts']:.1f}",
+        file=out,
+    )
+    print(
+        f"\nPower-law fit (Cash statistic, {backend} backend, {elapsed * 1e3:.1f} ms): "
+        f"{'converged' if result.success else 'FAILED'}",
+        file=out,
+    )
     print(f"  {'parameter':<10} {'value':>12} {'error':>11}  {'unit':<18} {'truth':>10}", file=out)
     for p in model.parameters:
         truth = EXAMPLE_TRUTH.get(p.name)

@@ -40,8 +40,15 @@ VARIABLE_DIMS = {
 MASK_VARIABLES = ("mask_safe", "mask_fit")
 COUNT_LIKE = ("counts", "counts_off")
 AREA_TIME = u.Unit("m2 s")
-DEFAULT_UNITS = {"counts": "", "background": "", "edisp": "", "exposure": "m2 s", "counts_off": "",
-                 "acceptance": "", "acceptance_off": ""}
+DEFAULT_UNITS = {
+    "counts": "",
+    "background": "",
+    "edisp": "",
+    "exposure": "m2 s",
+    "counts_off": "",
+    "acceptance": "",
+    "acceptance_off": "",
+}
 LONG_NAMES = {
     "counts": "observed counts",
     "background": "predicted background counts",
@@ -103,7 +110,9 @@ def as_dataarray(name: str, value, axes: dict[str, MapAxis]) -> xr.DataArray:
         data = np.asarray(value)
     shape = tuple(axes[d].nbin for d in dims)
     if data.shape != shape:
-        raise ValueError(f"{name}: shape {data.shape} does not match the energy axes {dict(zip(dims, shape, strict=True))}")
+        raise ValueError(
+            f"{name}: shape {data.shape} does not match the energy axes {dict(zip(dims, shape, strict=True))}"
+        )
     coords = {}
     for d in dims:
         coords.update(axes[d].coords())
@@ -116,8 +125,9 @@ def as_dataarray(name: str, value, axes: dict[str, MapAxis]) -> xr.DataArray:
     return xr.DataArray(data, dims=dims, coords=coords, name=name, attrs=attrs)
 
 
-def build_dataset(arrays: dict, name: str | None = None, gti=None, meta_table=None, livetime=None,
-                  attrs: dict | None = None) -> xr.Dataset:
+def build_dataset(
+    arrays: dict, name: str | None = None, gti=None, meta_table=None, livetime=None, attrs: dict | None = None
+) -> xr.Dataset:
     """Assemble and validate a spectrum `xarray.Dataset` from named arrays (None skipped)."""
     axes: dict[str, MapAxis] = {}
     # DataArrays first, they define axes

@@ -38,8 +38,10 @@ def get_random_state(random_state):
         return np.random.mtrand._rand
     if isinstance(random_state, (int, np.integer)):
         return np.random.RandomState(int(random_state))
-    raise ValueError(f"invalid random_state {random_state!r}: use an int, a numpy Generator/RandomState, "
-                     "'random-seed' or 'global-rng'")
+    raise ValueError(
+        f"invalid random_state {random_state!r}: use an int, a numpy Generator/RandomState, "
+        "'random-seed' or 'global-rng'"
+    )
 
 
 class _HotArrays:
@@ -50,8 +52,18 @@ class _HotArrays:
     scale and the ``mask_safe & mask_fit`` combination are applied on access.
     """
 
-    __slots__ = ("keys", "counts", "background", "_exposure", "_exposure_scale", "edisp", "_masks", "e_lo", "e_hi",
-                 "nodes")
+    __slots__ = (
+        "keys",
+        "counts",
+        "background",
+        "_exposure",
+        "_exposure_scale",
+        "edisp",
+        "_masks",
+        "e_lo",
+        "e_hi",
+        "nodes",
+    )
 
     @property
     def exposure(self):
@@ -144,11 +156,30 @@ class SpectrumDataset:
     psf = None
     mask_safe_psf = None
 
-    def __init__(self, models=None, counts=None, exposure=None, background=None, edisp=None, mask_safe=None,
-                 mask_fit=None, name=None, gti=None, meta_table=None, livetime=None, **kwargs):
+    def __init__(
+        self,
+        models=None,
+        counts=None,
+        exposure=None,
+        background=None,
+        edisp=None,
+        mask_safe=None,
+        mask_fit=None,
+        name=None,
+        gti=None,
+        meta_table=None,
+        livetime=None,
+        **kwargs,
+    ):
         data = kwargs.pop("_data", None)
-        arrays = {"counts": counts, "exposure": exposure, "background": background, "edisp": edisp,
-                  "mask_safe": mask_safe, "mask_fit": mask_fit}
+        arrays = {
+            "counts": counts,
+            "exposure": exposure,
+            "background": background,
+            "edisp": edisp,
+            "mask_safe": mask_safe,
+            "mask_fit": mask_fit,
+        }
         arrays.update({k: kwargs.pop(k) for k in list(kwargs) if k in ("counts_off", "acceptance", "acceptance_off")})
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected argument(s) {sorted(kwargs)}")
@@ -203,12 +234,30 @@ class SpectrumDataset:
                 raise
         self.reset_data_cache()
 
-    counts = property(lambda self: self._get("counts"), lambda self, v: self._set("counts", v), doc="Counts spectrum (energy).")
-    exposure = property(lambda self: self._get("exposure"), lambda self, v: self._set("exposure", v), doc="Exposure (energy_true), area x time.")
-    background = property(lambda self: self._get("background"), lambda self, v: self._set("background", v), doc="Background counts (energy).")
-    edisp = property(lambda self: self._get("edisp"), lambda self, v: self._set("edisp", v), doc="Energy dispersion kernel (energy_true, energy).")
-    mask_safe = property(lambda self: self._get("mask_safe"), lambda self, v: self._set("mask_safe", v), doc="Safe data range (energy).")
-    mask_fit = property(lambda self: self._get("mask_fit"), lambda self, v: self._set("mask_fit", v), doc="Fit range (energy).")
+    counts = property(
+        lambda self: self._get("counts"), lambda self, v: self._set("counts", v), doc="Counts spectrum (energy)."
+    )
+    exposure = property(
+        lambda self: self._get("exposure"),
+        lambda self, v: self._set("exposure", v),
+        doc="Exposure (energy_true), area x time.",
+    )
+    background = property(
+        lambda self: self._get("background"),
+        lambda self, v: self._set("background", v),
+        doc="Background counts (energy).",
+    )
+    edisp = property(
+        lambda self: self._get("edisp"),
+        lambda self, v: self._set("edisp", v),
+        doc="Energy dispersion kernel (energy_true, energy).",
+    )
+    mask_safe = property(
+        lambda self: self._get("mask_safe"), lambda self, v: self._set("mask_safe", v), doc="Safe data range (energy)."
+    )
+    mask_fit = property(
+        lambda self: self._get("mask_fit"), lambda self, v: self._set("mask_fit", v), doc="Fit range (energy)."
+    )
 
     def _hot(self) -> _HotArrays:
         """Cached numpy arrays; rebuilt when a variable object or its buffer changes."""
@@ -345,7 +394,11 @@ class SpectrumDataset:
     @property
     def _sky_models(self) -> list:
         name = self.name
-        return [m for m in self._models if isinstance(m, SkyModel) and (m.datasets_names is None or name in m.datasets_names)]
+        return [
+            m
+            for m in self._models
+            if isinstance(m, SkyModel) and (m.datasets_names is None or name in m.datasets_names)
+        ]
 
     @property
     def background_model(self) -> FoVBackgroundModel | None:
@@ -602,8 +655,16 @@ class SpectrumDataset:
 
     # constructors -------------------------------------------------------------------------
     @classmethod
-    def create(cls, e_reco: MapAxis, e_true: MapAxis | None = None, region=None, reference_time="2000-01-01",
-               name: str | None = None, meta_table=None, **kwargs) -> "SpectrumDataset":
+    def create(
+        cls,
+        e_reco: MapAxis,
+        e_true: MapAxis | None = None,
+        region=None,
+        reference_time="2000-01-01",
+        name: str | None = None,
+        meta_table=None,
+        **kwargs,
+    ) -> "SpectrumDataset":
         """Empty dataset: zero counts, background and exposure, a diagonal edisp (true -> reco
         overlap fractions) and ``mask_safe`` False everywhere (as the seed says)."""
         if isinstance(e_reco, SpectrumGeom):
@@ -633,8 +694,9 @@ class SpectrumDataset:
         return cls.from_xarray(data, validate=False)
 
     @classmethod
-    def from_geoms(cls, geom, geom_exposure=None, geom_psf=None, geom_edisp=None, reference_time="2000-01-01",
-                   name=None, **kwargs) -> "SpectrumDataset":
+    def from_geoms(
+        cls, geom, geom_exposure=None, geom_psf=None, geom_edisp=None, reference_time="2000-01-01", name=None, **kwargs
+    ) -> "SpectrumDataset":
         """Zero-filled dataset on the given geometries (`SpectrumGeom` or `MapAxis`)."""
         if geom_psf is not None:
             raise ValueError("a spectrum dataset has no PSF: geom_psf must be None")
@@ -702,15 +764,19 @@ class SpectrumDataset:
         """Plot excess and predicted signal (`plotting.plot_excess`)."""
         from .plotting import plot_excess
 
-        return plot_excess(self, ax=ax, kwargs_excess=kwargs_excess, kwargs_npred_signal=kwargs_npred_signal,
-                           **kwargs)
+        return plot_excess(self, ax=ax, kwargs_excess=kwargs_excess, kwargs_npred_signal=kwargs_npred_signal, **kwargs)
 
     def plot_fit(self, ax_spectrum=None, ax_residuals=None, kwargs_spectrum=None, kwargs_residuals=None):
         """Plot spectrum and residuals in two panels (`plotting.plot_fit`)."""
         from .plotting import plot_fit
 
-        return plot_fit(self, ax_spectrum=ax_spectrum, ax_residuals=ax_residuals, kwargs_spectrum=kwargs_spectrum,
-                        kwargs_residuals=kwargs_residuals)
+        return plot_fit(
+            self,
+            ax_spectrum=ax_spectrum,
+            ax_residuals=ax_residuals,
+            kwargs_spectrum=kwargs_spectrum,
+            kwargs_residuals=kwargs_residuals,
+        )
 
     def plot_residuals(self, ax=None, method="diff", **kwargs):
         """Plot spectrum residuals (`plotting.plot_residuals`)."""
@@ -724,8 +790,7 @@ class SpectrumDataset:
 
         return plot_residuals_spectral(self, ax=ax, method=method, region=region, **kwargs)
 
-    def plot_residuals_spatial(self, ax=None, method="diff", smooth_kernel="gauss", smooth_radius="0.1 deg",
-                               **kwargs):
+    def plot_residuals_spatial(self, ax=None, method="diff", smooth_kernel="gauss", smooth_radius="0.1 deg", **kwargs):
         """Not available: a 1-D spectrum has no spatial axes (raises ValueError)."""
         from .plotting import plot_residuals_spatial
 

@@ -43,11 +43,19 @@ def simulate_example(random_state: int = 20261125, livetime="2 h") -> SpectrumDa
     ds.exposure = exposure_from_aeff(e_true, _aeff, livetime)
     ds.edisp = edisp_from_gauss(e_true, e_reco, sigma=0.12)
     centers = e_reco.center.to_value(u.TeV)
-    ds.background = 30.0 * (centers / 0.5) ** -1.7 * np.diff(e_reco.edges.to_value(u.TeV)) / np.diff(e_reco.edges.to_value(u.TeV))[0]
+    ds.background = (
+        30.0
+        * (centers / 0.5) ** -1.7
+        * np.diff(e_reco.edges.to_value(u.TeV))
+        / np.diff(e_reco.edges.to_value(u.TeV))[0]
+    )
     lo, hi = e_reco.edges_min.to_value(u.TeV), e_reco.edges_max.to_value(u.TeV)
     ds.mask_safe = (lo >= 0.4 * (1 - 1e-9)) & (hi <= 40 * (1 + 1e-9))
-    truth = PowerLawSpectralModel(index=EXAMPLE_TRUTH["index"], amplitude=f"{EXAMPLE_TRUTH['amplitude']} cm-2 s-1 TeV-1",
-                                  reference=f"{EXAMPLE_TRUTH['reference']} TeV")
+    truth = PowerLawSpectralModel(
+        index=EXAMPLE_TRUTH["index"],
+        amplitude=f"{EXAMPLE_TRUTH['amplitude']} cm-2 s-1 TeV-1",
+        reference=f"{EXAMPLE_TRUTH['reference']} TeV",
+    )
     ds.models = SkyModel(truth, name="crab-like")
     ds.fake(random_state)
     ds.gti = GTI([0.0] * u.s, [livetime.value * 1.05] * u.s, reference_time="2026-01-15T21:00:00")

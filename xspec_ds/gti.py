@@ -83,8 +83,11 @@ class GTI:
     def stack(self, other: "GTI") -> "GTI":
         """Concatenate intervals (times re-expressed relative to this reference)."""
         shift = (other.time_ref - self.time_ref).to_value(u.s)
-        return GTI(np.concatenate([self._start, other._start + shift]) * u.s,
-                   np.concatenate([self._stop, other._stop + shift]) * u.s, self.time_ref)
+        return GTI(
+            np.concatenate([self._start, other._start + shift]) * u.s,
+            np.concatenate([self._stop, other._stop + shift]) * u.s,
+            self.time_ref,
+        )
 
     def union(self) -> "GTI":
         """Merge overlapping intervals (sorted by start)."""
@@ -112,16 +115,21 @@ class GTI:
         if "gti_start" not in ds.variables:
             return None
         attrs = ds["gti_start"].attrs
-        return cls(np.asarray(ds["gti_start"].values) * u.Unit(attrs.get("units", "s")),
-                   np.asarray(ds["gti_stop"].values) * u.Unit(attrs.get("units", "s")),
-                   attrs.get("time_reference", DEFAULT_REFERENCE))
+        return cls(
+            np.asarray(ds["gti_start"].values) * u.Unit(attrs.get("units", "s")),
+            np.asarray(ds["gti_stop"].values) * u.Unit(attrs.get("units", "s")),
+            attrs.get("time_reference", DEFAULT_REFERENCE),
+        )
 
     def __eq__(self, other):
         if not isinstance(other, GTI):
             return NotImplemented
         shift = (other.time_ref - self.time_ref).to_value(u.s)
-        return len(self) == len(other) and np.allclose(self._start, other._start + shift, rtol=0, atol=1e-6) \
+        return (
+            len(self) == len(other)
+            and np.allclose(self._start, other._start + shift, rtol=0, atol=1e-6)
             and np.allclose(self._stop, other._stop + shift, rtol=0, atol=1e-6)
+        )
 
     def __repr__(self):
         return f"GTI(n={len(self)}, time_sum={self.time_sum:.6g}, reference={self.time_ref.isot})"

@@ -13,7 +13,9 @@ from .containers import as_dataarray
 __all__ = ["edisp_from_gauss", "exposure_from_aeff"]
 
 
-def edisp_from_gauss(energy_axis_true: MapAxis, energy_axis: MapAxis, sigma: float = 0.1, bias: float = 0.0) -> xr.DataArray:
+def edisp_from_gauss(
+    energy_axis_true: MapAxis, energy_axis: MapAxis, sigma: float = 0.1, bias: float = 0.0
+) -> xr.DataArray:
     """Energy dispersion with ``ln(E_reco / E_true) ~ Normal(bias, sigma)``.
 
     Row ``i`` is the probability that a photon at the log centre of true bin ``i`` is

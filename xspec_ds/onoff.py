@@ -450,6 +450,40 @@ def _stack_acceptance_off(arrays, ctx):
     return np.where(per_bin > 0, total_acc / np.where(per_bin > 0, per_bin, 1.0), 0.0)
 
 
+# resampling rules for the on-off variables (used by `xspec_ds.ops.resample`) --------------------------
+def _resample_acceptance_off(da, safe, group, ds):
+    """Merged bins keep the background: ``alpha_J = sum_j alpha_j n_off,j m_j / sum_j n_off,j m_j``
+    (the ``n_off``-weighted alpha, as for stacking; the plain mean of the safe alphas where a
+    merged bin has no off counts) and ``acceptance_off_J = acceptance_J / alpha_J``, with
+    ``acceptance_J = sum_j acceptance_j m_j``."""
+    import xarray as xr
+
+    from .ops.resample import _sum_safe
+
+    acc, acc_off, n_off = ds["acceptance"], da, ds["counts_off"]
+    alpha = xr.where(acc_off > 0, acc / xr.where(acc_off > 0, acc_off, 1.0), 0.0)
+    m = safe if safe is not None else xr.ones_like(n_off, dtype=bool)
+    bkg_J = _sum_safe(alpha * n_off, m, group)
+    off_J = _sum_safe(n_off, m, group)
+    mean_J = _sum_safe(alpha, m, group) / xr.where(
+        _sum_safe(m.astype(float), None, group) > 0, _sum_safe(m.astype(float), None, group), 1.0
+    )
+    alpha_J = xr.where(off_J > 0, bkg_J / xr.where(off_J > 0, off_J, 1.0), mean_J)
+    acc_J = _sum_safe(acc, m, group)
+    return xr.where(alpha_J > 0, acc_J / xr.where(alpha_J > 0, alpha_J, 1.0), acc_J)
+
+
+_resample_acceptance_off.needs_dataset = True
+
+
+def _register_resample_rules() -> None:
+    from .ops.resample import RESAMPLE_RULES, _sum_safe
+
+    RESAMPLE_RULES["counts_off"] = _sum_safe
+    RESAMPLE_RULES["acceptance"] = _sum_safe
+    RESAMPLE_RULES["acceptance_off"] = _resample_acceptance_off
+
+
 def _register_stack_rules() -> None:
     try:
         from .ops.stack import StackRule, register_stack_rule
@@ -461,3 +495,4 @@ def _register_stack_rules() -> None:
 
 
 _register_stack_rules()
+_register_resample_rules()

@@ -7,8 +7,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TRUNCATION_VALUE", "cash", "cash_sum", "cash_gradient_weights", "wstat", "get_wstat_mu_bkg", "wstat_gof_terms",
-           "li_ma_significance", "cash_sqrt_ts"]
+__all__ = [
+    "TRUNCATION_VALUE",
+    "cash",
+    "cash_sum",
+    "cash_gradient_weights",
+    "wstat",
+    "get_wstat_mu_bkg",
+    "wstat_gof_terms",
+    "li_ma_significance",
+    "cash_sqrt_ts",
+]
 
 TRUNCATION_VALUE = 1e-25
 """Predicted counts below this are replaced by it in ``log`` (Gammapy's ``cash`` truncation)."""
@@ -116,6 +125,7 @@ def wstat(n_on, n_off, alpha, mu_sig, mu_bkg=None, extra_terms: bool = True):
 
 def wstat_gof_terms(n_on, n_off):
     """``2 (n_on ln n_on - n_on) + 2 (n_off ln n_off - n_off)`` with ``0 ln 0 = 0``."""
+
     def t(n):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(n > 0, n * np.log(n) - n, 0.0)

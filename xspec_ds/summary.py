@@ -53,7 +53,9 @@ def info_dict(dataset, in_safe_data_range: bool = True) -> dict:
         info["exposure_min"] = info["exposure_max"] = np.nan
     livetime = dataset.livetime
     gti = dataset.gti
-    info["livetime"] = livetime if livetime is not None else (gti.time_sum if gti is not None and len(gti) else np.nan * u.s)
+    info["livetime"] = (
+        livetime if livetime is not None else (gti.time_sum if gti is not None and len(gti) else np.nan * u.s)
+    )
     info["ontime"] = gti.time_sum if gti is not None and len(gti) else np.nan * u.s
     lt = info["livetime"].to_value(u.s)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -102,7 +104,12 @@ def html_summary(dataset) -> str:
     ax = dataset._energy_axis
     info["energy range"] = f"{ax.edges[0]:.4g} - {ax.edges[-1]:.4g} ({ax.nbin} bins)"
     info["models"] = ", ".join(dataset.models.names) or "none"
-    rows = "".join(f"<tr><td style='text-align:left'>{html.escape(k)}</td>"
-                   f"<td style='text-align:left'>{html.escape(_fmt(v))}</td></tr>" for k, v in info.items())
-    return (f"<div><strong>{html.escape(type(dataset).__name__)}</strong><table>{rows}</table>"
-            f"{dataset.data._repr_html_()}</div>")
+    rows = "".join(
+        f"<tr><td style='text-align:left'>{html.escape(k)}</td>"
+        f"<td style='text-align:left'>{html.escape(_fmt(v))}</td></tr>"
+        for k, v in info.items()
+    )
+    return (
+        f"<div><strong>{html.escape(type(dataset).__name__)}</strong><table>{rows}</table>"
+        f"{dataset.data._repr_html_()}</div>"
+    )

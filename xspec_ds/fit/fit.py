@@ -151,8 +151,10 @@ class FitResult:
         return None if self.covariance_result is None else self.covariance_result.matrix
 
     def __repr__(self):
-        return (f"FitResult(success={self.success}, total_stat={self.total_stat:.6g}, nfev={self.nfev}, "
-                f"backend={self.optimize_result.backend!r}, message={self.message!r})")
+        return (
+            f"FitResult(success={self.success}, total_stat={self.total_stat:.6g}, nfev={self.nfev}, "
+            f"backend={self.optimize_result.backend!r}, message={self.message!r})"
+        )
 
 
 class Fit:
@@ -170,8 +172,14 @@ class Fit:
     >>> result.success, result.parameters["index"].error  # doctest: +SKIP
     """
 
-    def __init__(self, backend: str = "scipy", optimize_opts: dict | None = None, covariance_opts: dict | None = None,
-                 confidence_opts: dict | None = None, store_trace: bool = False):
+    def __init__(
+        self,
+        backend: str = "scipy",
+        optimize_opts: dict | None = None,
+        covariance_opts: dict | None = None,
+        confidence_opts: dict | None = None,
+        store_trace: bool = False,
+    ):
         if backend not in ("scipy", "minuit"):
             raise ValueError(f"unknown fit backend {backend!r}; use 'scipy' or 'minuit'")
         if backend == "minuit":
@@ -238,7 +246,11 @@ class Fit:
         if parameter.scan_min is not None and parameter.scan_max is not None:
             lo, hi = parameter.scan_min, parameter.scan_max
         else:
-            err = parameter.error if parameter.error and np.isfinite(parameter.error) else abs(parameter.value) * 0.1 or 1.0
+            err = (
+                parameter.error
+                if parameter.error and np.isfinite(parameter.error)
+                else abs(parameter.value) * 0.1 or 1.0
+            )
             lo = parameter.value - parameter.scan_n_sigma * err
             hi = parameter.value + parameter.scan_n_sigma * err
         return np.linspace(lo, hi, parameter.scan_n_values)

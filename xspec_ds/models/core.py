@@ -35,8 +35,14 @@ class SkyModel:
 
     tag = ("SkyModel",)
 
-    def __init__(self, spectral_model: SpectralModel, spatial_model=None, temporal_model=None,
-                 name: str | None = None, datasets_names=None):
+    def __init__(
+        self,
+        spectral_model: SpectralModel,
+        spatial_model=None,
+        temporal_model=None,
+        name: str | None = None,
+        datasets_names=None,
+    ):
         if not isinstance(spectral_model, SpectralModel):
             raise TypeError(f"SkyModel needs a SpectralModel, got {type(spectral_model).__name__}")
         if spatial_model is not None:
@@ -65,8 +71,9 @@ class SkyModel:
             raise ValueError(f"SkyModel dict {data.get('name')!r} has no 'spectral' entry")
         if data.get("spatial"):
             raise ValueError(f"model {data.get('name')!r} has a spatial part: not supported for 1-D spectra")
-        return cls(SpectralModel.from_dict(data["spectral"]), name=data.get("name"),
-                   datasets_names=data.get("datasets_names"))
+        return cls(
+            SpectralModel.from_dict(data["spectral"]), name=data.get("name"), datasets_names=data.get("datasets_names")
+        )
 
     def copy(self, name: str | None = None) -> "SkyModel":
         new = _copy.deepcopy(self)
@@ -104,8 +111,12 @@ class FoVBackgroundModel:
         return self.spectral_model.parameters
 
     def to_dict(self, full_output: bool = False) -> dict:
-        return {"name": self.name, "type": "FoVBackgroundModel", "datasets_names": list(self.datasets_names),
-                "spectral": self.spectral_model.to_dict()}
+        return {
+            "name": self.name,
+            "type": "FoVBackgroundModel",
+            "datasets_names": list(self.datasets_names),
+            "spectral": self.spectral_model.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "FoVBackgroundModel":

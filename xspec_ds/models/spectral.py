@@ -114,8 +114,13 @@ class SpectralModel:
             if isinstance(value, Parameter):
                 par = value
             else:
-                par = Parameter(name, value, unit=None if isinstance(value, (str, u.Quantity)) else unit,
-                                canonical_unit=unit, **opts)
+                par = Parameter(
+                    name,
+                    value,
+                    unit=None if isinstance(value, (str, u.Quantity)) else unit,
+                    canonical_unit=unit,
+                    **opts,
+                )
             params.append(par)
         self._parameters = Parameters(params)
         for p in params:
@@ -238,10 +243,15 @@ class SpectralModel:
         return _copy.deepcopy(self)
 
     def __repr__(self) -> str:
-        pars = ", ".join(f"{p.name}={p.value:.4g}{' ' + p.unit.to_string() if p.unit != u.dimensionless_unscaled else ''}" for p in self.parameters)
+        pars = ", ".join(
+            f"{p.name}={p.value:.4g}{' ' + p.unit.to_string() if p.unit != u.dimensionless_unscaled else ''}"
+            for p in self.parameters
+        )
         return f"{type(self).__name__}({pars})"
 
-    def plot(self, energy_bounds, ax=None, sed_type: str = "dnde", energy_power: int = 0, n_points: int = 100, **kwargs):
+    def plot(
+        self, energy_bounds, ax=None, sed_type: str = "dnde", energy_power: int = 0, n_points: int = 100, **kwargs
+    ):
         """Plot the model between ``energy_bounds`` (see `xspec_ds.plotting`)."""
         from ..plotting import plot_spectral_model
 
@@ -274,9 +284,13 @@ class PowerLawSpectralModel(SpectralModel):
         fd = []
         for k, par in enumerate(params):
             if par is self._p_amplitude:
-                out[k] = _pl_integral(1.0, self._pv("index"), self._pv("reference"), emin, emax) * par._scale_to_canonical
+                out[k] = (
+                    _pl_integral(1.0, self._pv("index"), self._pv("reference"), emin, emax) * par._scale_to_canonical
+                )
             elif par is self._p_index:
-                out[k] = _pl_integral_dindex(self._pv("amplitude"), self._pv("index"), self._pv("reference"), emin, emax)
+                out[k] = _pl_integral_dindex(
+                    self._pv("amplitude"), self._pv("index"), self._pv("reference"), emin, emax
+                )
             else:
                 fd.append(k)
         if fd:

@@ -16,8 +16,10 @@ edge values (exact). Deviations from Gammapy 2.1: the new edges must coincide wi
 (to 1e-10 relative) instead of being snapped silently; `downsample` ORs the safe mask within
 each group as resampling does (Gammapy's ``downsample`` ANDs it, its issue 3495).
 
-`RESAMPLE_RULES` maps variable names to rules; a variable on the ``energy`` axis without a rule
-raises (on-off variables can be registered there).
+`RESAMPLE_RULES` maps variable names to rules ``rule(da, safe, group)``; a rule with the attribute
+``needs_dataset = True`` also gets the whole Dataset as ``ds=`` (for variables derived from
+others, e.g. the on-off ``acceptance_off``). A variable on the ``energy`` axis without a rule
+raises.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ def resample_energy_axis(ds: xr.Dataset, energy_axis: MapAxis, name: str | None 
             raise ValueError(
                 f"cannot resample variable {n!r}: no resampling rule (see xspec_ds.ops.resample.RESAMPLE_RULES)"
             )
-        res = rule(ds[n], safe, group).rename({_NEW: "energy"}).transpose(*var.dims)
+        res = rule(ds[n], safe, group, ds=ds) if getattr(rule, "needs_dataset", False) else rule(ds[n], safe, group)
+        res = res.rename({_NEW: "energy"}).transpose(*var.dims)
         out[n] = xr.Variable(res.dims, res.data, dict(var.attrs))
     coords = {c: v.variable.copy(deep=True) for c, v in ds.coords.items() if "energy" not in v.dims}
     coords.update(new_axis.coords())
