@@ -121,6 +121,21 @@ class SpectrumEvaluator:
         flux = forward.integrate_flux(self.model.spectral_model, hot.e_lo, hot.e_hi, self._nodes(hot))
         return forward.npred_signal(flux, hot.exposure, hot.edisp)
 
+    def compute_npred_and_deriv(self, params) -> tuple[np.ndarray, np.ndarray]:
+        """``npred_signal`` and its derivatives for ``params`` from ONE fold of the stacked
+        ``(flux, dflux/dp...)`` rows: the dispersion matrix is read once per evaluation."""
+        hot = self.dataset._hot()
+        if hot.exposure is None:
+            raise ValueError(f"dataset {self.dataset.name!r} has no exposure: cannot predict signal counts")
+        model = self.model.spectral_model
+        nodes = self._nodes(hot)
+        flux = forward.integrate_flux(model, hot.e_lo, hot.e_hi, nodes)
+        if not params:
+            return forward.npred_signal(flux, hot.exposure, hot.edisp), np.empty((0, flux.size))
+        dflux = model._integral_deriv(hot.e_lo, hot.e_hi, params, nodes)
+        folded = forward.npred_signal(np.vstack([flux[None, :], dflux]), hot.exposure, hot.edisp)
+        return folded[0], folded[1:]
+
     def compute_npred_deriv(self, params) -> np.ndarray:
         """``d npred_signal / d p.value`` for each parameter in ``params``: shape (k, n_reco)."""
         hot = self.dataset._hot()
@@ -503,7 +518,14 @@ class SpectrumDataset:
         used by this dataset get 0.
         """
         hot = self._hot()
-        signal = self._npred_signal_values()
+        index = {id(p): k for k, p in enumerate(params)}
+        signal, derivs = None, []
+        for ev in self.evaluators.values():
+            mine = [p for p in ev.model.parameters if id(p) in index]
+            npred, dmu = ev.compute_npred_and_deriv(mine)
+            signal = npred if signal is None else signal + npred
+            if mine:
+                derivs.append((mine, dmu))
         bkg = self._npred_background_values()
         mu = forward.npred_total(signal, bkg)
         stat = stats.cash(hot.counts, mu)
@@ -515,12 +537,8 @@ class SpectrumDataset:
             total = float(np.sum(stat))
         w = np.where(mu > 0, w, 0.0)
         grad = np.zeros(len(params))
-        index = {id(p): k for k, p in enumerate(params)}
-        for ev in self.evaluators.values():
-            mine = [p for p in ev.model.parameters if id(p) in index]
-            if mine:
-                dmu = ev.compute_npred_deriv(mine)
-                grad[[index[id(p)] for p in mine]] += dmu @ w
+        for mine, dmu in derivs:
+            grad[[index[id(p)] for p in mine]] += dmu @ w
         bkg_model = self.background_model
         if bkg_model is not None and hot.background is not None:
             mine = [p for p in bkg_model.parameters if id(p) in index]

@@ -105,6 +105,9 @@ class OptimizeResult:
     backend: str
     parameters: Parameters
     x: np.ndarray = field(repr=False, default=None)
+    hessian: np.ndarray | None = field(repr=False, default=None)
+    """Hessian of the statistic in parameter-value space at the optimum (scipy backend), reused
+    by `Fit.covariance` in `Fit.run` instead of being computed a second time."""
 
 
 @dataclass
@@ -195,7 +198,7 @@ class Fit:
         """Optimise, then compute the covariance; parameter values and errors are updated."""
         datasets = _as_datasets(datasets)
         opt = self.optimize(datasets)
-        cov = self.covariance(datasets, _x=opt.x) if opt.success else None
+        cov = self.covariance(datasets, _hessian=opt.hessian) if opt.success else None
         return FitResult(opt, cov, models=datasets.models)
 
     def _free(self, datasets: Datasets) -> list[Parameter]:
@@ -211,16 +214,22 @@ class Fit:
         x0 = obj.x0()
         if not np.isfinite(obj.fun(x0)):
             raise ValueError("the statistic is not finite at the starting parameters")
+        hessian = None
         if self.backend == "minuit":
             x, ok, msg = _minuit_optimize(obj, x0, self.optimize_opts)
         else:
-            x, ok, msg = _scipy_optimize(obj, x0, self.optimize_opts)
+            x, ok, msg, hess_x = _scipy_optimize(obj, x0, self.optimize_opts)
+            if hess_x is not None:
+                hessian = hess_x / np.outer(obj.scales, obj.scales)
         obj.set(x)
         stat = datasets.stat_sum()
-        return OptimizeResult(ok, msg, obj.nfev, stat, self.backend, Parameters(params), x)
+        return OptimizeResult(ok, msg, obj.nfev, stat, self.backend, Parameters(params), x, hessian)
 
-    def covariance(self, datasets, _x=None) -> CovarianceResult:
-        """Covariance ``2 H^-1`` of the free parameters at the current values; sets errors."""
+    def covariance(self, datasets, _hessian=None) -> CovarianceResult:
+        """Covariance ``2 H^-1`` of the free parameters at the current values; sets errors.
+
+        ``_hessian`` (value space, from `optimize` of the same free parameters) skips the
+        numerical Hessian."""
         datasets = _as_datasets(datasets)
         params = self._free(datasets)
         obj = _Objective(datasets, params)
@@ -228,7 +237,10 @@ class Fit:
         if self.backend == "minuit":
             cov_x, ok, msg = _minuit_covariance(obj, x)
         else:
-            hess = obj.hessian(x)
+            if _hessian is not None and np.shape(_hessian) == (x.size, x.size):
+                hess = _hessian * np.outer(obj.scales, obj.scales)
+            else:
+                hess = obj.hessian(x)
             try:
                 cov_x = 2.0 * np.linalg.inv(hess)
                 ok = bool(np.all(np.isfinite(cov_x)) and np.all(np.diag(cov_x) > 0))
@@ -366,11 +378,14 @@ def _scipy_optimize(obj: _Objective, x0: np.ndarray, opts: dict):
     lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
     hi = np.array([b[1] if b[1] is not None else np.inf for b in bounds])
     f = obj.fun(x)
+    hess = None
     for _ in range(opts.get("newton_steps", 4)):
         g = obj.grad(x)
+        hess = obj.hessian(x)
         try:
-            step = np.linalg.solve(obj.hessian(x), g)
+            step = np.linalg.solve(hess, g)
         except np.linalg.LinAlgError:
+            hess = None
             break
         xn = np.clip(x - step, lo, hi)
         fn = obj.fun(xn)
@@ -379,7 +394,10 @@ def _scipy_optimize(obj: _Objective, x0: np.ndarray, opts: dict):
         converged = f - fn < 1e-10
         x, f = xn, fn
         if converged:
+            # the step was tiny: the Hessian just computed holds at x for the covariance
             break
+    else:
+        hess = None  # no converged step: let the covariance compute its own at the final x
     if not ok:
         msg = "optimisation failed: " + msg
     elif not res.success:
@@ -387,7 +405,7 @@ def _scipy_optimize(obj: _Objective, x0: np.ndarray, opts: dict):
         g = obj.grad(x)
         ok = bool(np.max(np.abs(g)) < 1e-3)
         msg = msg if not ok else msg + " (gradient small: accepted)"
-    return x, ok, msg
+    return x, ok, msg, hess
 
 
 def _import_iminuit():
