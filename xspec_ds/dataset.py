@@ -44,6 +44,11 @@ def get_random_state(random_state):
     )
 
 
+def _variable_property(name: str, doc: str) -> property:
+    """A dataset attribute backed by the Dataset variable ``name`` (get, validated set)."""
+    return property(lambda self: self._get(name), lambda self, value: self._set(name, value), doc=doc)
+
+
 class _HotArrays:
     """Numpy views of a Dataset's arrays in canonical units, for the likelihood hot path.
 
@@ -249,30 +254,12 @@ class SpectrumDataset:
                 raise
         self.reset_data_cache()
 
-    counts = property(
-        lambda self: self._get("counts"), lambda self, v: self._set("counts", v), doc="Counts spectrum (energy)."
-    )
-    exposure = property(
-        lambda self: self._get("exposure"),
-        lambda self, v: self._set("exposure", v),
-        doc="Exposure (energy_true), area x time.",
-    )
-    background = property(
-        lambda self: self._get("background"),
-        lambda self, v: self._set("background", v),
-        doc="Background counts (energy).",
-    )
-    edisp = property(
-        lambda self: self._get("edisp"),
-        lambda self, v: self._set("edisp", v),
-        doc="Energy dispersion kernel (energy_true, energy).",
-    )
-    mask_safe = property(
-        lambda self: self._get("mask_safe"), lambda self, v: self._set("mask_safe", v), doc="Safe data range (energy)."
-    )
-    mask_fit = property(
-        lambda self: self._get("mask_fit"), lambda self, v: self._set("mask_fit", v), doc="Fit range (energy)."
-    )
+    counts = _variable_property("counts", "Counts spectrum (energy).")
+    exposure = _variable_property("exposure", "Exposure (energy_true), area x time.")
+    background = _variable_property("background", "Background counts (energy).")
+    edisp = _variable_property("edisp", "Energy dispersion kernel (energy_true, energy).")
+    mask_safe = _variable_property("mask_safe", "Safe data range (energy).")
+    mask_fit = _variable_property("mask_fit", "Fit range (energy).")
 
     def _hot(self) -> _HotArrays:
         """Cached numpy arrays; rebuilt when a variable object or its buffer changes."""

@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from . import forward, stats
-from .dataset import SpectrumDataset, get_random_state
+from .dataset import SpectrumDataset, _variable_property, get_random_state
 
 __all__ = ["SpectrumDatasetOnOff", "wstat_gradient_weights"]
 
@@ -146,19 +146,9 @@ class SpectrumDatasetOnOff(SpectrumDataset):
         return cache
 
     # variables -----------------------------------------------------------------------------
-    counts_off = property(
-        lambda self: self._get("counts_off"), lambda self, v: self._set("counts_off", v), doc="Off counts (energy)."
-    )
-    acceptance = property(
-        lambda self: self._get("acceptance"),
-        lambda self, v: self._set("acceptance", v),
-        doc="On-region acceptance (energy).",
-    )
-    acceptance_off = property(
-        lambda self: self._get("acceptance_off"),
-        lambda self, v: self._set("acceptance_off", v),
-        doc="Off-region acceptance (energy).",
-    )
+    counts_off = _variable_property("counts_off", "Off counts (energy).")
+    acceptance = _variable_property("acceptance", "On-region acceptance (energy).")
+    acceptance_off = _variable_property("acceptance_off", "Off-region acceptance (energy).")
 
     def _require(self, what: str):
         hot = self._onoff()
