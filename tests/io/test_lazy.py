@@ -118,3 +118,26 @@ def test_open_errors(tmp_path):
     bad.write_bytes(b"CDF\x01garbage")
     with pytest.raises(DatasetFileError, match="bad.nc"):
         open_dataset(bad)
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_open_mfdataset_concatenates_meta_tables(tmp_path, mixed):
+    """Each file's meta_table rows survive opening many files, so the stacked dataset lists
+    every observation (as stacking in memory does)."""
+    from astropy.table import Table
+
+    datasets, paths = [], []
+    for i in range(3):
+        ds = random_dataset(7, n=5, n_true=6, name=f"m{i}")  # same binning in every file
+        ds.meta_table = Table({"OBS_ID": [100 + i], "ZEN_PNT": [20.0 + i] * u.deg})
+        suffix = ".fits" if (mixed and i == 1) else ".nc"
+        path = tmp_path / f"m{i}{suffix}"
+        ds.write(path)
+        datasets.append(ds)
+        paths.append(path)
+    obs = open_mfdataset(paths)
+    table = xs.SpectrumDataset.from_xarray(xs.stack(obs), validate=False).meta_table
+    assert list(table["OBS_ID"]) == [100, 101, 102]
+    assert table["ZEN_PNT"].unit == u.deg
+    expected = xs.stack(datasets).meta_table
+    assert list(expected["OBS_ID"]) == list(table["OBS_ID"])

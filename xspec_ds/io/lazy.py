@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..ops.stack import concat_meta_tables
+
 __all__ = ["open_dataset", "open_mfdataset"]
 
 
@@ -150,7 +152,8 @@ def open_mfdataset(
     `xarray.Dataset`
         Variables gain a leading ``obs`` dim (coordinate: the dataset names); the energy
         coordinates are shared; ``gti_start``/``gti_stop`` are NaN-padded to the longest GTI.
-        Attributes are those of the first file, except ``name``, which becomes the ``obs`` coordinate.
+        Attributes are those of the first file, except ``name``, which becomes the ``obs`` coordinate,
+        and ``meta_table``, whose rows are those of all files (`xspec_ds.ops.stack.concat_meta_tables`).
     """
     if isinstance(paths, str | Path):
         import glob
@@ -178,6 +181,9 @@ def open_mfdataset(
             join="outer",
             combine_attrs="override",
         )
+        meta = concat_meta_tables([ds.attrs.get("meta_table") for ds in opened])
+        if meta is not None:
+            combined.attrs["meta_table"] = meta
     if concat_dim != "obs":
         combined = combined.rename({"obs": concat_dim})
     if "gti" in combined.coords:
@@ -322,7 +328,11 @@ def _mf_netcdf(paths, first, reference, chunks, parallel, engine):
     coords = {k: v.variable for k, v in first.coords.items() if all(d in _ENERGY_DIMS for d in v.dims)}
     coords["obs"] = xr.Variable("obs", np.array(names, dtype=object))
     order = [k for k in first.data_vars if k in data_vars] + [k for k in data_vars if k not in first.data_vars]
-    out = xr.Dataset({k: data_vars[k] for k in order}, coords=coords, attrs=dict(first.attrs))
+    attrs = dict(first.attrs)
+    meta = concat_meta_tables([m[0].get("meta_table") for m in metas])
+    if meta is not None:
+        attrs["meta_table"] = meta
+    out = xr.Dataset({k: data_vars[k] for k in order}, coords=coords, attrs=attrs)
     if chunks:
         out = out.chunk(chunks)
     return out
