@@ -126,21 +126,6 @@ class SpectrumEvaluator:
         flux = forward.integrate_flux(self.model.spectral_model, hot.e_lo, hot.e_hi, self._nodes(hot))
         return forward.npred_signal(flux, hot.exposure, hot.edisp)
 
-    def compute_npred_and_deriv(self, params) -> tuple[np.ndarray, np.ndarray]:
-        """``npred_signal`` and its derivatives for ``params`` from ONE fold of the stacked
-        ``(flux, dflux/dp...)`` rows: the dispersion matrix is read once per evaluation."""
-        hot = self.dataset._hot()
-        if hot.exposure is None:
-            raise ValueError(f"dataset {self.dataset.name!r} has no exposure: cannot predict signal counts")
-        model = self.model.spectral_model
-        nodes = self._nodes(hot)
-        flux = forward.integrate_flux(model, hot.e_lo, hot.e_hi, nodes)
-        if not params:
-            return forward.npred_signal(flux, hot.exposure, hot.edisp), np.empty((0, flux.size))
-        dflux = model._integral_deriv(hot.e_lo, hot.e_hi, params, nodes)
-        folded = forward.npred_signal(np.vstack([flux[None, :], dflux]), hot.exposure, hot.edisp)
-        return folded[0], folded[1:]
-
     def compute_npred_deriv(self, params) -> np.ndarray:
         """``d npred_signal / d p.value`` for each parameter in ``params``: shape (k, n_reco)."""
         hot = self.dataset._hot()
@@ -506,13 +491,17 @@ class SpectrumDataset:
         """
         hot = self._hot()
         index = {id(p): k for k, p in enumerate(params)}
-        signal, derivs = None, []
+        flux, dflux = None, []
         for ev in self.evaluators.values():
+            model, nodes = ev.model.spectral_model, ev._nodes(hot)
+            f = forward.integrate_flux(model, hot.e_lo, hot.e_hi, nodes)
+            flux = f if flux is None else flux + f
             mine = [p for p in ev.model.parameters if id(p) in index]
-            npred, dmu = ev.compute_npred_and_deriv(mine)
-            signal = npred if signal is None else signal + npred
             if mine:
-                derivs.append((mine, dmu))
+                dflux.append((mine, model._integral_deriv(hot.e_lo, hot.e_hi, mine, nodes)))
+        if flux is not None and hot.exposure is None:
+            raise ValueError(f"dataset {self.name!r} has no exposure: cannot predict signal counts")
+        signal = None if flux is None else forward.npred_signal(flux, hot.exposure, hot.edisp)
         bkg = self._npred_background_values()
         mu = forward.npred_total(signal, bkg)
         stat = stats.cash(hot.counts, mu)
@@ -524,8 +513,11 @@ class SpectrumDataset:
             total = float(np.sum(stat))
         w = np.where(mu > 0, w, 0.0)
         grad = np.zeros(len(params))
-        for mine, dmu in derivs:
-            grad[[index[id(p)] for p in mine]] += dmu @ w
+        if dflux:
+            # adjoint: dC/dmu_true once, then every parameter's gradient is a dot product
+            v = forward.backproject(w, hot.edisp) * hot.exposure
+            for mine, d in dflux:
+                grad[[index[id(p)] for p in mine]] += d @ v
         bkg_model = self.background_model
         if bkg_model is not None and hot.background is not None:
             mine = [p for p in bkg_model.parameters if id(p) in index]

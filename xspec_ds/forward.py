@@ -20,7 +20,16 @@ import scipy.sparse
 
 from .models.quadrature import QuadratureNodes, quadrature_nodes
 
-__all__ = ["SparseKernel", "prepare_kernel", "fold", "integrate_flux", "npred_signal", "npred_total", "nodes_for"]
+__all__ = [
+    "SparseKernel",
+    "prepare_kernel",
+    "fold",
+    "backproject",
+    "integrate_flux",
+    "npred_signal",
+    "npred_total",
+    "nodes_for",
+]
 
 
 def nodes_for(model, energy_min: np.ndarray, energy_max: np.ndarray) -> QuadratureNodes | None:
@@ -98,6 +107,22 @@ def fold(mu_true: np.ndarray, edisp: np.ndarray | None) -> np.ndarray:
         return mu_true @ edisp
     # a matrix per leading index: batched (..., 1, n_true) @ (..., n_true, n_reco), broadcast like einsum "...i,...ij->...j"
     return np.matmul(mu_true[..., None, :], edisp)[..., 0, :]
+
+
+def backproject(weights: np.ndarray, edisp) -> np.ndarray:
+    """The adjoint of `fold`: ``sum_j edisp[..., i, j] weights[..., j]`` (reco -> true energy).
+
+    With ``w_j = dC/dmu_j`` this gives the gradient of a statistic with respect to the true-bin
+    counts, ``dC/dmu_true_i``, so the gradient with respect to every model parameter costs one
+    pass over the dispersion matrix whatever their number (``dC/dp = sum_i dmu_true_i/dp v_i``).
+    """
+    if edisp is None:
+        return weights
+    if isinstance(edisp, SparseKernel):
+        return edisp.transposed.T @ weights if weights.ndim == 1 else (edisp.transposed.T @ weights.T).T
+    if edisp.ndim == 2:
+        return weights @ edisp.T
+    return np.matmul(edisp, weights[..., :, None])[..., 0]
 
 
 def npred_signal(flux: np.ndarray, exposure: np.ndarray, edisp: np.ndarray | None) -> np.ndarray:
