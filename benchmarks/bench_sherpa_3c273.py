@@ -156,7 +156,11 @@ def sherpa_worker(path: str, repeats: int, fit_repeats: int) -> dict:
             times.append(time.perf_counter() - t0)
         cov = ui.get_covar_results()
         errs = dict(zip(cov.parnames, cov.parmaxes))
-        res["covar"] = {"time": min(times), "index_err": float(errs["p1.gamma"]), "amplitude_err": float(errs["p1.ampl"])}
+        res["covar"] = {
+            "time": min(times),
+            "index_err": float(errs["p1.gamma"]),
+            "amplitude_err": float(errs["p1.ampl"]),
+        }
         out["modes"]["grouped" if grouped else "ungrouped"] = res
     return out
 
@@ -274,7 +278,9 @@ def report(xsd: dict, sh: dict | None, args) -> str:
             f"identical bin indices: {same if s else '-'}"
         )
         if s is not None and not same:
-            add(f"  xspec_ds-only {sorted(set(x['mask']) - set(s['mask']))}, Sherpa-only {sorted(set(s['mask']) - set(x['mask']))}")
+            add(
+                f"  xspec_ds-only {sorted(set(x['mask']) - set(s['mask']))}, Sherpa-only {sorted(set(s['mask']) - set(x['mask']))}"
+            )
         add(f"{'index':>7} {'amplitude':>10} {'WSTAT xspec_ds':>20} {'WSTAT Sherpa':>20} {'rel diff':>10}")
         for (index, ampl), wx, k in zip(POINTS, x["stat"], range(len(POINTS))):
             ws = s["stat"][k] if s else None

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xspec_ds as xs
-from xspec_ds import stats
+from xspec_ds import forward, onoff, stats
 from xspec_ds.axes import MapAxis
 from xspec_ds.onoff import wstat_gradient_weights
 
@@ -239,3 +239,131 @@ def test_resample_conserves_safe_on_off_counts_and_background(factor):
     np.testing.assert_allclose(res.background.values, bkg, rtol=1e-12, atol=1e-12)
     npred = np.bincount(group, weights=np.where(safe, ds.npred_signal().values, 0.0))
     np.testing.assert_allclose(res.npred_signal().values, npred, rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# fits restricted to the masked bins (`_FitRestriction`): same statistic and gradient
+# ---------------------------------------------------------------------------------------------
+def make_sparse_dataset(nbin=200) -> xs.SpectrumDatasetOnOff:
+    """On-off dataset with a large, mostly-zero dispersion matrix (stored as a sparse kernel)."""
+    from scipy.special import ndtr
+
+    e_reco = MapAxis.from_energy_bounds("0.1 TeV", "30 TeV", nbin)
+    e_true = MapAxis.from_energy_bounds("0.05 TeV", "60 TeV", nbin + 40, name="energy_true")
+    ds = xs.SpectrumDatasetOnOff.create(e_reco, e_true, name="sparse")
+    ds.exposure = np.linspace(1e9, 4e9, e_true.nbin) * u.Unit("cm2 s")
+    ln_true = np.log(e_true.center.to_value("TeV"))
+    cdf = ndtr((np.log(e_reco.edges.to_value("TeV"))[None, :] - ln_true[:, None]) / 0.05)
+    matrix = np.diff(cdf, axis=1)
+    matrix[matrix < 1e-6] = 0.0
+    ds.edisp = matrix
+    ds.acceptance = np.ones(nbin)
+    ds.acceptance_off = np.linspace(3.0, 8.0, nbin)
+    ds.mask_safe = np.ones(nbin, bool)
+    ds.models = [
+        xs.SkyModel(
+            spectral_model=xs.LogParabolaSpectralModel.from_log10(
+                amplitude="4e-11 cm-2 s-1 TeV-1", reference="1 TeV", alpha=2.5, beta=0.24
+            ),
+            name="src",
+        ),
+        xs.SkyModel(spectral_model=xs.PowerLawSpectralModel(index=2.2, amplitude="1e-12 cm-2 s-1 TeV-1"), name="pl"),
+    ]
+    ds.fake(random_state=5, npred_background=np.full(nbin, 2.0))
+    ds.counts.values[[10, 40, 41]] = 0.0  # n_on = 0 bins
+    ds.counts_off.values[[12, 60]] = 0.0  # n_off = 0 bins
+    ds.reset_data_cache()
+    return ds
+
+
+@pytest.fixture(scope="module")
+def sparse_ds():
+    ds = make_sparse_dataset()
+    assert isinstance(ds._hot().edisp, forward.SparseKernel)
+    return ds
+
+
+def _full_stat_gradient(ds, params):
+    """The unrestricted computation (every reco and true bin, masked sum)."""
+    saved = onoff.RESTRICT_TO_MASK
+    onoff.RESTRICT_TO_MASK = False
+    try:
+        return ds._stat_gradient(params)
+    finally:
+        onoff.RESTRICT_TO_MASK = saved
+
+
+def _assert_restricted_equals_full(ds):
+    params = [p for p in ds.models.parameters if not p.frozen]
+    stat, grad = ds._stat_gradient(params)
+    stat_full, grad_full = _full_stat_gradient(ds, params)
+    assert stat == pytest.approx(stat_full, rel=1e-12, abs=1e-300)
+    assert stat == pytest.approx(ds.stat_sum(), rel=1e-12, abs=1e-300)
+    scale = np.abs(grad_full) + 1e-300
+    np.testing.assert_array_less(np.abs(grad - grad_full), 1e-12 * scale + 1e-12 * np.max(scale))
+    return stat
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), density=st.floats(0.0, 1.0), contiguous=st.booleans())
+def test_restricted_fit_statistic_equals_full(sparse_ds, seed, density, contiguous):
+    ds = sparse_ds
+    rng = np.random.default_rng(seed)
+    n = ds.data.sizes["energy"]
+    if contiguous:  # an energy range, as a fit range usually is
+        lo, hi = np.sort(rng.integers(0, n + 1, 2))
+        mask = np.zeros(n, bool)
+        mask[lo:hi] = True
+    else:
+        mask = rng.random(n) < density
+    ds.mask_fit = mask
+    ds.mask_safe = rng.random(n) < 0.9
+    ds.models.parameters["index"].value = rng.uniform(1.5, 3.0)
+    _assert_restricted_equals_full(ds)
+    if (ds.mask.values).any():
+        r = ds._restriction
+        assert r is not None and np.array_equal(r.cols, np.flatnonzero(ds.mask.values))
+        # only true bins with a non-zero response in a masked reco bin are kept
+        keep = np.any(ds.edisp.values[:, ds.mask.values] != 0, axis=1)
+        np.testing.assert_array_equal(r.rows, np.flatnonzero(keep))
+
+
+def test_restricted_fit_sees_in_place_mask_edits():
+    ds = make_sparse_dataset()
+    n = ds.data.sizes["energy"]
+    ds.mask_fit = np.ones(n, bool)
+    full_range = _assert_restricted_equals_full(ds)
+    ds.mask_fit.values[:120] = False  # in place: same variable, same buffer
+    narrow = _assert_restricted_equals_full(ds)
+    assert narrow < full_range
+    assert ds._restriction.rows.size < ds.data.sizes["energy_true"]
+    ds.mask_safe.values[150:] = False
+    _assert_restricted_equals_full(ds)
+    np.testing.assert_array_equal(ds._restriction.cols, np.arange(120, 150))
+    ds.exposure.values *= 2.0  # in-place exposure edits stay visible too
+    _assert_restricted_equals_full(ds)
+    ds.mask_fit.values[:] = False  # empty mask: zero statistic and gradient
+    params = [p for p in ds.models.parameters if not p.frozen]
+    stat, grad = ds._stat_gradient(params)
+    assert stat == 0.0 and not grad.any()
+
+
+def test_restricted_fit_gives_same_best_fit():
+    ds = make_sparse_dataset()
+    n = ds.data.sizes["energy"]
+    ds.mask_fit = np.arange(n) >= 60
+    ds.models = xs.SkyModel(spectral_model=xs.PowerLawSpectralModel(index=2.0, amplitude="1e-11 cm-2 s-1 TeV-1"))
+    pars = ds.models.parameters
+    start = {p.name: p.value for p in pars}
+    results = {}
+    for flag in (True, False):
+        onoff.RESTRICT_TO_MASK = flag
+        try:
+            for p in pars:
+                p.value = start[p.name]
+            res = xs.Fit().run(ds)
+        finally:
+            onoff.RESTRICT_TO_MASK = True
+        assert res.success
+        results[flag] = (res.total_stat, pars["index"].value, pars["amplitude"].value, pars["index"].error)
+    np.testing.assert_allclose(results[True], results[False], rtol=1e-9)

@@ -31,6 +31,8 @@ __all__ = ["SpectrumDatasetOnOff", "wstat_gradient_weights"]
 
 _ONOFF_NAMES = ("counts", "counts_off", "acceptance", "acceptance_off")
 _FLUX_CACHE: dict = {}
+RESTRICT_TO_MASK = True
+"""Fit on the masked bins only when the dispersion kernel is sparse (`_FitRestriction`)."""
 
 
 def wstat_gradient_weights(n_on, n_off, alpha, mu_sig, mu_bkg=None) -> np.ndarray:
@@ -65,6 +67,37 @@ class _OnOffHot:
                 self.alpha = np.nan_to_num(acc / acc_off, nan=0.0, posinf=0.0, neginf=0.0)
         else:
             self.alpha = None
+
+
+class _FitRestriction:
+    """The hot arrays cut to a fit mask: the reco bins in the mask and the true bins feeding them.
+
+    Bins outside the mask add nothing to the statistic or its gradient, and true-energy bins
+    whose dispersion row is zero in every masked reco bin add nothing to the masked predictions,
+    so the fit can fold, profile and sum over these bins only (Sherpa likewise filters its
+    response to the noticed channels, ``DataPHA.notice_response``). Used only for sparse
+    kernels (`forward.SparseKernel`, large mostly-zero OGIP RMFs), which are copies anyway:
+    in-place edits of ``edisp`` need `SpectrumDataset.reset_data_cache` with or without the
+    restriction. The restriction is keyed on the ``_HotArrays`` object it was cut from and on the
+    mask *contents*, so in-place edits of ``mask_safe``/``mask_fit`` values rebuild it; exposure
+    and on-off arrays are indexed on every call (in-place edits of them stay visible).
+    """
+
+    __slots__ = ("base", "mask", "cols", "rows", "e_lo", "e_hi", "edisp", "nodes")
+
+    def __init__(self, base, mask: np.ndarray):
+        self.base = base
+        self.mask = mask.copy()
+        self.cols = np.flatnonzero(mask)
+        sub = base.edisp.transposed[self.cols]  # CSR: one row per masked reco bin
+        self.rows = np.unique(sub.indices)  # true bins with a non-zero element in a masked reco bin
+        self.e_lo, self.e_hi = base.e_lo[self.rows], base.e_hi[self.rows]
+        self.edisp = forward.SparseKernel(sub[:, self.rows].toarray().T)
+        self.nodes = {}
+
+    @property
+    def exposure(self) -> np.ndarray:
+        return self.base.exposure[self.rows]
 
 
 class SpectrumDatasetOnOff(SpectrumDataset):
@@ -132,10 +165,12 @@ class SpectrumDatasetOnOff(SpectrumDataset):
     def _init_view(self, data: xr.Dataset) -> None:
         super()._init_view(data)
         self._onoff_cache = None
+        self._restriction = None
 
     def reset_data_cache(self) -> None:
         super().reset_data_cache()
         self._onoff_cache = None
+        self._restriction = None
 
     def _onoff(self) -> _OnOffHot:
         get = self._data._variables.get
@@ -242,23 +277,49 @@ class SpectrumDatasetOnOff(SpectrumDataset):
             hit = _FLUX_CACHE[key] = (flux, dflux)
         return hit
 
+    def _fit_restriction(self, base, mask) -> _FitRestriction | None:
+        """The cached `_FitRestriction` for this mask, or None where it does not apply."""
+        if mask is None or not RESTRICT_TO_MASK or not isinstance(base.edisp, forward.SparseKernel):
+            return None
+        r = self._restriction
+        if r is None or r.base is not base or not np.array_equal(r.mask, mask):
+            if not mask.any():
+                return None
+            r = self._restriction = _FitRestriction(base, mask)
+        return r
+
     def _stat_gradient(self, params) -> tuple[float, np.ndarray]:
-        """WSTAT summed over the mask and its gradient (see the module docstring)."""
+        """WSTAT summed over the mask and its gradient (see the module docstring).
+
+        With a sparse dispersion kernel and a mask, the sums run over the masked reco bins and
+        the true bins feeding them only (`_FitRestriction`); the result is the same.
+        """
         hot = self._require("the WSTAT statistic")
+        if hot.n_on is None:
+            raise ValueError(f"dataset {self.name!r} has no counts: cannot compute the statistic")
         base = self._hot()
         mask = base.mask
+        r = self._fit_restriction(base, mask)
+        if r is not None:
+            grid, exposure, edisp = r, r.exposure, r.edisp
+            n_on, n_off, alpha = hot.n_on[r.cols], hot.n_off[r.cols], hot.alpha[r.cols]
+            mask = None
+        else:
+            grid, exposure, edisp = base, base.exposure, base.edisp
+            n_on, n_off, alpha = hot.n_on, hot.n_off, hot.alpha
         index = {id(p): k for k, p in enumerate(params)}
-        mu_sig = np.zeros(hot.alpha.shape)
+        mu_sig = np.zeros(alpha.shape)
         derivs = []
         for ev in self.evaluators.values():
             mine = [p for p in ev.model.parameters if id(p) in index]
-            flux, dflux = self._fluxes(ev, base, mine)
-            mu_sig = mu_sig + forward.npred_signal(flux, base.exposure, base.edisp)
+            flux, dflux = self._fluxes(ev, grid, mine)
+            mu_sig = mu_sig + forward.npred_signal(flux, exposure, edisp)
             if mine:
-                derivs.append((mine, forward.npred_signal(dflux, base.exposure, base.edisp)))
-        mu_bkg = self._mu_bkg_off(mu_sig)
-        stat = stats.wstat(hot.n_on, hot.n_off, hot.alpha, mu_sig, mu_bkg=mu_bkg)
-        w = wstat_gradient_weights(hot.n_on, hot.n_off, hot.alpha, mu_sig, mu_bkg)
+                derivs.append((mine, forward.npred_signal(dflux, exposure, edisp)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mu_bkg = np.nan_to_num(stats.get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig))
+        stat = stats.wstat(n_on, n_off, alpha, mu_sig, mu_bkg=mu_bkg)
+        w = wstat_gradient_weights(n_on, n_off, alpha, mu_sig, mu_bkg)
         if mask is not None:
             total = float(np.sum(stat, where=mask))
             w = np.where(mask, w, 0.0)
