@@ -323,6 +323,7 @@ def test_restricted_fit_statistic_equals_full(sparse_ds, seed, density, contiguo
     if (ds.mask.values).any():
         r = ds._restriction
         assert r is not None and np.array_equal(r.cols, np.flatnonzero(ds.mask.values))
+        assert r.useful == (r.edisp.transposed.nnz <= onoff.RESTRICT_MAX_FRACTION * ds._hot().edisp.transposed.nnz)
         # only true bins with a non-zero response in a masked reco bin are kept
         keep = np.any(ds.edisp.values[:, ds.mask.values] != 0, axis=1)
         np.testing.assert_array_equal(r.rows, np.flatnonzero(keep))
@@ -340,6 +341,7 @@ def test_restricted_fit_sees_in_place_mask_edits():
     ds.mask_safe.values[150:] = False
     _assert_restricted_equals_full(ds)
     np.testing.assert_array_equal(ds._restriction.cols, np.arange(120, 150))
+    assert ds._restriction.useful  # a narrow range: the cut kernel is used
     ds.exposure.values *= 2.0  # in-place exposure edits stay visible too
     _assert_restricted_equals_full(ds)
     ds.mask_fit.values[:] = False  # empty mask: zero statistic and gradient

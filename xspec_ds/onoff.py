@@ -33,6 +33,9 @@ _ONOFF_NAMES = ("counts", "counts_off", "acceptance", "acceptance_off")
 _FLUX_CACHE: dict = {}
 RESTRICT_TO_MASK = True
 """Fit on the masked bins only when the dispersion kernel is sparse (`_FitRestriction`)."""
+RESTRICT_MAX_FRACTION = 0.8
+"""... and when the cut kernel keeps at most this fraction of the non-zero elements (otherwise
+indexing the arrays on every call costs more than it saves)."""
 
 
 def wstat_gradient_weights(n_on, n_off, alpha, mu_sig, mu_bkg=None) -> np.ndarray:
@@ -80,10 +83,11 @@ class _FitRestriction:
     in-place edits of ``edisp`` need `SpectrumDataset.reset_data_cache` with or without the
     restriction. The restriction is keyed on the ``_HotArrays`` object it was cut from and on the
     mask *contents*, so in-place edits of ``mask_safe``/``mask_fit`` values rebuild it; exposure
-    and on-off arrays are indexed on every call (in-place edits of them stay visible).
+    and on-off arrays are indexed on every call (in-place edits of them stay visible). It is used
+    only when the cut kernel keeps at most ``RESTRICT_MAX_FRACTION`` of the non-zero elements.
     """
 
-    __slots__ = ("base", "mask", "cols", "rows", "e_lo", "e_hi", "edisp", "nodes")
+    __slots__ = ("base", "mask", "cols", "rows", "e_lo", "e_hi", "edisp", "nodes", "useful")
 
     def __init__(self, base, mask: np.ndarray):
         self.base = base
@@ -94,6 +98,7 @@ class _FitRestriction:
         self.e_lo, self.e_hi = base.e_lo[self.rows], base.e_hi[self.rows]
         self.edisp = forward.SparseKernel(sub[:, self.rows].toarray().T)
         self.nodes = {}
+        self.useful = self.edisp.transposed.nnz <= RESTRICT_MAX_FRACTION * base.edisp.transposed.nnz
 
     @property
     def exposure(self) -> np.ndarray:
@@ -281,12 +286,12 @@ class SpectrumDatasetOnOff(SpectrumDataset):
         """The cached `_FitRestriction` for this mask, or None where it does not apply."""
         if mask is None or not RESTRICT_TO_MASK or not isinstance(base.edisp, forward.SparseKernel):
             return None
-        r = self._restriction
+        r = getattr(self, "_restriction", None)
         if r is None or r.base is not base or not np.array_equal(r.mask, mask):
             if not mask.any():
                 return None
             r = self._restriction = _FitRestriction(base, mask)
-        return r
+        return r if r.useful else None
 
     def _stat_gradient(self, params) -> tuple[float, np.ndarray]:
         """WSTAT summed over the mask and its gradient (see the module docstring).
