@@ -266,7 +266,7 @@ class SpectrumDatasetOnOff(SpectrumDataset):
         """
         sm = ev.model.spectral_model
         key = (
-            id(sm),
+            sm,  # the object itself (hashed by id, kept alive by the cache, so no id reuse)
             type(sm),
             self._grid_key(hot),
             tuple(p.value for p in ev.model.parameters),
@@ -313,14 +313,17 @@ class SpectrumDatasetOnOff(SpectrumDataset):
             grid, exposure, edisp = base, base.exposure, base.edisp
             n_on, n_off, alpha = hot.n_on, hot.n_off, hot.alpha
         index = {id(p): k for k, p in enumerate(params)}
-        mu_sig = np.zeros(alpha.shape)
-        derivs = []
+        flux_total, derivs = None, []
         for ev in self.evaluators.values():
             mine = [p for p in ev.model.parameters if id(p) in index]
             flux, dflux = self._fluxes(ev, grid, mine)
-            mu_sig = mu_sig + forward.npred_signal(flux, exposure, edisp)
+            flux_total = flux if flux_total is None else flux_total + flux
             if mine:
-                derivs.append((mine, forward.npred_signal(dflux, exposure, edisp)))
+                derivs.append((mine, dflux))
+        if flux_total is None:
+            mu_sig = np.zeros(alpha.shape)
+        else:
+            mu_sig = forward.npred_signal(flux_total, exposure, edisp)
         with np.errstate(divide="ignore", invalid="ignore"):
             mu_bkg = np.nan_to_num(stats.get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig))
         stat = stats.wstat(n_on, n_off, alpha, mu_sig, mu_bkg=mu_bkg)
@@ -331,8 +334,11 @@ class SpectrumDatasetOnOff(SpectrumDataset):
         else:
             total = float(np.sum(stat))
         grad = np.zeros(len(params))
-        for mine, dmu in derivs:
-            grad[[index[id(p)] for p in mine]] += dmu @ w
+        if derivs:
+            # adjoint (`forward.backproject`): one pass through the kernel for all parameters
+            v = forward.backproject(w, edisp) * exposure
+            for mine, dflux in derivs:
+                grad[[index[id(p)] for p in mine]] += dflux @ v
         return total, grad
 
     # simulation ---------------------------------------------------------------------------------
