@@ -137,22 +137,18 @@ def test_write_read_roundtrip(tmp_path):
         write_ogip(ds, tmp_path / "pha_sim.fits")
 
 
+ALL_PHA = sorted(JOINT.glob("*/pha_*.fits")) + sorted((DATA / "xray" / "3c273").glob("3c273.pi"))
+
+
 @needs_data
-@pytest.mark.parametrize("inst", ["hess", "fermi", "fact"])
-def test_real_file_roundtrip(tmp_path, inst):
-    pha = sorted((JOINT / inst).glob("pha_*.fits"))[0]
+@pytest.mark.parametrize("pha", ALL_PHA, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("suffix", [".fits", ".nc"])
+def test_every_real_spectrum_roundtrips(tmp_path, pha, suffix):
+    """Every shared spectrum (all five instruments and the X-ray one) survives OGIP and netCDF."""
     ds = read_pha(pha)
-    ds.write(tmp_path / pha.name)
-    back = xs.SpectrumDatasetOnOff.read(tmp_path / pha.name)
-    xr.testing.assert_identical(back.data, ds.data)
-
-
-@needs_data
-def test_netcdf_roundtrip(tmp_path):
-    pytest.importorskip("xspec_ds.io.netcdf")
-    ds = read_pha(sorted((JOINT / "magic").glob("pha_*.fits"))[0])
-    ds.write(tmp_path / "m.nc")
-    back = xs.SpectrumDatasetOnOff.read(tmp_path / "m.nc")
+    out = tmp_path / (pha.stem + suffix)
+    ds.write(out)
+    back = xs.SpectrumDatasetOnOff.read(out)
     assert isinstance(back, xs.SpectrumDatasetOnOff)
     xr.testing.assert_identical(back.data, ds.data)
 
