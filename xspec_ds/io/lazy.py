@@ -222,6 +222,7 @@ def _read_meta(path, small_vars, engine):
                             value = value.astype(bool)
                         out[k] = value
             finally:
+                var = None  # drop the last view of the memory map so close() can unmap the file
                 f.close()
     else:
         with xr.open_dataset(path, engine=eng, decode_times=False, decode_timedelta=False, cache=False) as ds:
