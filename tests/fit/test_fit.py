@@ -270,3 +270,19 @@ def test_fit_respects_bounds(backend):
     amp.value = 1e-11
     xs.Fit().run(ds)
     assert fitted_amp == pytest.approx(amp.value, rel=1e-5)
+
+
+def test_datasets_models_same_name_sharing_one_spectral_model():
+    """A SkyModel made per dataset around one spectral model is one model of the joint fit;
+    two different models with one name are refused with the dataset names in the message."""
+    ds1, pl = make_fit_dataset(seed=31)
+    ds2, _ = make_fit_dataset(seed=32)
+    ds2.name = "second"
+    ds1.models = xs.SkyModel(pl, name="src")
+    ds2.models = xs.SkyModel(pl, name="src")
+    datasets = xs.Datasets([ds1, ds2])
+    assert len(datasets.models) == 1
+    assert len([p for p in datasets.parameters if not p.frozen]) == 2
+    ds2.models = xs.SkyModel(xs.PowerLawSpectralModel(), name="src")
+    with pytest.raises(ValueError, match="two different models are named 'src'.*second"):
+        datasets.models

@@ -38,13 +38,25 @@ class Datasets:
 
     @property
     def models(self) -> Models:
-        """All models of all datasets (each once)."""
-        seen, items = set(), []
+        """All models of all datasets (each once).
+
+        Two model objects with the same name are the same model when they share their spectral
+        model (e.g. ``SkyModel(pl, name="crab")`` made once per dataset); otherwise the names
+        clash and a ValueError names the datasets involved.
+        """
+        by_name: dict[str, tuple] = {}
+        items = []
         for d in self._datasets:
             for m in d.models:
-                if id(m) not in seen:
-                    seen.add(id(m))
+                first = by_name.get(m.name)
+                if first is None:
+                    by_name[m.name] = (m, d.name)
                     items.append(m)
+                elif first[0] is not m and first[0].spectral_model is not m.spectral_model:
+                    raise ValueError(
+                        f"two different models are named {m.name!r} (datasets {first[1]!r} and {d.name!r}); "
+                        "give them distinct names, or use one model object to share parameters"
+                    )
         return Models(items)
 
     @models.setter
