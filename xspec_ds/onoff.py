@@ -15,7 +15,8 @@ the profiled ``W_p(mu_sig) = W(mu_sig, mu_bkg*(mu_sig))`` has, by the envelope t
     dW_p/dmu_sig = 2 (1 - n_on / (mu_sig + alpha mu_bkg*)),
 
 which is 2 where ``n_on = 0``. The fit's gradient is this weight times ``d mu_sig / d p``
-(`SpectrumEvaluator.compute_npred_deriv`), summed over the fit mask.
+summed over the fit mask, computed by the adjoint: the weights are back-projected once through
+the dispersion kernel (`forward.backproject`) and dotted with each parameter's ``d flux / d p``.
 """
 
 from __future__ import annotations
