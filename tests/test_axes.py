@@ -140,3 +140,18 @@ def test_overlap_rows_sum_to_covered_fraction(edges):
     i, j = np.random.default_rng(0).integers(0, m.shape[0]), np.random.default_rng(1).integers(0, m.shape[1])
     ov = max(0.0, min(t[i + 1], r[j + 1]) - max(t[i], r[j]))
     assert m[i, j] == pytest.approx(ov / (t[i + 1] - t[i]), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "unit", "expected"),
+    [
+        (0.3, 10.0, "keV", "keV"),  # X-ray range reads well in keV
+        (3.162e7, 1.995e9, "keV", "GeV"),  # Fermi-LAT OGIP file stored in keV
+        (1e8, 1e11, "keV", "TeV"),  # IACT OGIP file stored in keV
+        (0.1, 100.0, "TeV", "TeV"),
+    ],
+)
+def test_display_unit(lo, hi, unit, expected):
+    from xspec_ds.axes import display_unit
+
+    assert display_unit(np.array([lo]), np.array([hi]), u.Unit(unit)) == u.Unit(expected)

@@ -24,6 +24,7 @@ from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 
 import xspec_ds as xs  # noqa: E402
 from xspec_ds import plotting  # noqa: E402
+from xspec_ds.axes import display_unit  # noqa: E402
 
 TEV_TO_ERG = 1.602176634  # 1 TeV = 1.602176634 erg (exact, SI definition of the eV)
 METHODS = ["diff", "diff/model", "diff/sqrt(model)"]
@@ -405,4 +406,4 @@ def test_kev_files_of_gamma_ray_instruments_shown_in_tev(fitted):
     np.testing.assert_allclose(edges, expected, rtol=1e-12)
     assert ax.get_xlabel() == f"Energy [{u.TeV.to_string('latex_inline')}]"
     # an X-ray range stays in keV
-    assert plotting._display_unit(np.array([0.3]), np.array([10.0]), u.keV) == u.keV
+    assert display_unit(np.array([0.3]), np.array([10.0]), u.keV) == u.keV

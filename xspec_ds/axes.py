@@ -25,6 +25,7 @@ __all__ = [
     "edges_from_coords",
     "check_same_axis",
     "overlap_matrix",
+    "display_unit",
 ]
 
 ENERGY_DIMS = ("energy", "energy_true")
@@ -251,3 +252,19 @@ class SpectrumGeom:
             if ax.name == name:
                 return ax
         raise KeyError(f"geometry has no axis {name!r}; axes are {self.axes_names}")
+
+
+_ENERGY_UNITS = [u.Unit(n) for n in ("eV", "keV", "MeV", "GeV", "TeV", "PeV")]
+
+
+def display_unit(lo: np.ndarray, hi: np.ndarray, unit: u.UnitBase) -> u.UnitBase:
+    """The file's energy unit if it reads well (geometric mean of the range in [0.01, 10^4)),
+    else the first of eV ... PeV in which that mean lies in [1, 1000) (OGIP files of gamma-ray
+    instruments store keV: 1e7-1e11 keV is shown as 0.01-100 TeV)."""
+    mean = np.sqrt(np.min(lo[lo > 0], initial=np.inf) * np.max(hi, initial=0.0)) if (lo > 0).any() else np.nan
+    if not np.isfinite(mean) or not unit.is_equivalent(u.TeV) or 1e-2 <= mean < 1e4:
+        return unit
+    for candidate in _ENERGY_UNITS:
+        if 1 <= (mean * unit).to_value(candidate) < 1000:
+            return candidate
+    return unit

@@ -34,6 +34,8 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.gridspec import GridSpec
 
+from .axes import display_unit
+
 __all__ = [
     "peek",
     "plot_counts",
@@ -76,30 +78,14 @@ def _unit_label(unit) -> str:
     return "" if unit == u.dimensionless_unscaled else unit.to_string("latex_inline")
 
 
-_ENERGY_UNITS = [u.Unit(n) for n in ("eV", "keV", "MeV", "GeV", "TeV", "PeV")]
-
-
-def _display_unit(lo: np.ndarray, hi: np.ndarray, unit: u.UnitBase) -> u.UnitBase:
-    """The file's energy unit if it reads well (geometric mean of the range in [0.01, 10^4)),
-    else the first of eV ... PeV in which that mean lies in [1, 1000) (OGIP files of gamma-ray
-    instruments store keV: 1e7-1e11 keV is shown as 0.01-100 TeV)."""
-    mean = np.sqrt(np.min(lo[lo > 0], initial=np.inf) * np.max(hi, initial=0.0)) if (lo > 0).any() else np.nan
-    if not np.isfinite(mean) or not unit.is_equivalent(u.TeV) or 1e-2 <= mean < 1e4:
-        return unit
-    for candidate in _ENERGY_UNITS:
-        if 1 <= (mean * unit).to_value(candidate) < 1000:
-            return candidate
-    return unit
-
-
 def _edges(dataset, dim: str = "energy") -> tuple[np.ndarray, np.ndarray, np.ndarray, u.UnitBase]:
     """(lower edges, upper edges, log centres, unit) of an energy dim of the dataset, in the
-    display unit (`_display_unit`)."""
+    display unit (`xspec_ds.axes.display_unit`)."""
     data = dataset.data
     unit = u.Unit(data[dim].attrs.get("units", "TeV"))
     lo = np.asarray(data[f"{dim}_min"].values, dtype=np.float64)
     hi = np.asarray(data[f"{dim}_max"].values, dtype=np.float64)
-    shown = _display_unit(lo, hi, unit)
+    shown = display_unit(lo, hi, unit)
     if shown != unit:
         scale = unit.to(shown)
         lo, hi = lo * scale, hi * scale

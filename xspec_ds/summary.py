@@ -8,6 +8,7 @@ import astropy.units as u
 import numpy as np
 
 from . import stats
+from .axes import display_unit
 
 __all__ = ["info_dict", "text_summary", "str_summary", "html_summary"]
 
@@ -81,13 +82,21 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _energy_range(ax) -> str:
+    """``"lo - hi unit (n bins)"`` in a readable unit (`xspec_ds.axes.display_unit`)."""
+    edges = ax.edges
+    unit = display_unit(edges.value[:-1], edges.value[1:], edges.unit)
+    lo, hi = edges[0].to_value(unit), edges[-1].to_value(unit)
+    return f"{lo:.4g} - {hi:.4g} {unit} ({ax.nbin} bins)"
+
+
 def text_summary(dataset) -> str:
     info = info_dict(dataset)
     ax = dataset._energy_axis
     lines = [f"{type(dataset).__name__}", "-" * len(type(dataset).__name__)]
     for k, v in info.items():
         lines.append(f"  {k:<18}: {_fmt(v)}")
-    lines.append(f"  {'energy range':<18}: {ax.edges[0]:.4g} - {ax.edges[-1]:.4g} ({ax.nbin} bins)")
+    lines.append(f"  {'energy range':<18}: {_energy_range(ax)}")
     lines.append(f"  {'models':<18}: {', '.join(dataset.models.names) or 'none'}")
     return "\n".join(lines)
 
@@ -102,7 +111,7 @@ def html_summary(dataset) -> str:
     xarray HTML repr of ``dataset.data``."""
     info = info_dict(dataset)
     ax = dataset._energy_axis
-    info["energy range"] = f"{ax.edges[0]:.4g} - {ax.edges[-1]:.4g} ({ax.nbin} bins)"
+    info["energy range"] = _energy_range(ax)
     info["models"] = ", ".join(dataset.models.names) or "none"
     rows = "".join(
         f"<tr><td style='text-align:left'>{html.escape(k)}</td>"
