@@ -153,6 +153,14 @@ def _edges(lo: np.ndarray, hi: np.ndarray, unit, path: Path, what: str, name: st
 # ------------------------------------------------------------------------------------------
 # ARF / RMF
 # ------------------------------------------------------------------------------------------
+def _true_axis(hdu, path: Path, what: str):
+    """The true-energy axis of an ARF or RMF table from its ENERG_LO/ENERG_HI columns
+    (OGIP CAL/GEN/92-002), in the unit of ENERG_LO."""
+    eunit = _unit(hdu, "ENERG_LO", "keV")
+    hi = (np.asarray(hdu.data["ENERG_HI"]) * _unit(hdu, "ENERG_HI", "keV")).to_value(eunit)
+    return _edges(hdu.data["ENERG_LO"], hi, eunit, path, f"{what} ENERG_LO/ENERG_HI", "energy_true")
+
+
 def read_arf(filename) -> tuple[MapAxis, u.Quantity]:
     """Read an OGIP ARF (CAL/GEN/92-002 ``SPECRESP`` extension).
 
@@ -166,15 +174,7 @@ def read_arf(filename) -> tuple[MapAxis, u.Quantity]:
         for col in ("ENERG_LO", "ENERG_HI", "SPECRESP"):
             if col not in [c.upper() for c in hdu.columns.names]:
                 raise OGIPError(f"{path}: ARF has no {col} column")
-        eunit = _unit(hdu, "ENERG_LO", "keV")
-        axis = _edges(
-            hdu.data["ENERG_LO"],
-            (np.asarray(hdu.data["ENERG_HI"]) * _unit(hdu, "ENERG_HI", "keV")).to_value(eunit),
-            eunit,
-            path,
-            "ARF ENERG_LO/ENERG_HI",
-            "energy_true",
-        )
+        axis = _true_axis(hdu, path, "ARF")
         aunit = _unit(hdu, "SPECRESP", "cm2")
         if not aunit.is_equivalent(u.cm**2):
             raise OGIPError(f"{path}: SPECRESP unit {aunit} is not an area")
@@ -232,15 +232,7 @@ def read_rmf(filename) -> tuple[MapAxis, MapAxis, np.ndarray, np.ndarray | None]
                 raise OGIPError(f"{path}: RMF MATRIX extension has no {col} column")
         eb = _find_hdu(hdul, path, ("EBOUNDS",), ("EBOUNDS",))
         chan, e_reco = _ebounds(eb, path)
-        eunit = _unit(hdu, "ENERG_LO", "keV")
-        e_true = _edges(
-            hdu.data["ENERG_LO"],
-            (np.asarray(hdu.data["ENERG_HI"]) * _unit(hdu, "ENERG_HI", "keV")).to_value(eunit),
-            eunit,
-            path,
-            "RMF ENERG_LO/ENERG_HI",
-            "energy_true",
-        )
+        e_true = _true_axis(hdu, path, "RMF")
         first = _tlmin(hdu, "F_CHAN")
         if first is None:
             first = int(chan[0]) if chan.size else 1
