@@ -7,6 +7,16 @@ energy) of an :class:`xarray.Dataset` carries three coordinates:
 - ``d_min`` and ``d_max``: the bin edges, stored exactly as given.
 
 All three carry the unit in ``attrs["units"]``. Edges are the truth; centres are derived.
+
+Which unit? One rule: **a dataset's energy coordinates keep the unit of the source they came
+from**, written in ``attrs["units"]`` of ``d``, ``d_min`` and ``d_max``: keV for OGIP PHA/ARF/RMF
+files (the OGIP standard), the file's ``TUNIT`` for Gammapy's FITS layout (TeV when Gammapy wrote
+it), the stored unit for netCDF, the axis' unit for `MapAxis`-built datasets. Nothing is
+converted on reading, so edges round-trip bit for bit. Never select by bare numbers
+(``ds.sel(energy=slice(0.66, 30))`` means keV on one file and TeV on another); select by value
+with units instead: ``dataset.energy_mask("0.66 TeV", "30 TeV")`` or
+``xr_ds.spectrum.sel(energy=slice("1 TeV", "10 TeV"))`` (`xspec_ds.ops.select`). Summaries
+show energies with their unit, in a readable one (`display_unit`).
 """
 
 from __future__ import annotations
@@ -252,6 +262,16 @@ class SpectrumGeom:
             if ax.name == name:
                 return ax
         raise KeyError(f"geometry has no axis {name!r}; axes are {self.axes_names}")
+
+    def energy_mask(self, energy_min=None, energy_max=None, round_to_edge: bool = False) -> xr.DataArray:
+        """Boolean ``DataArray("energy")``: bins fully inside the range (Gammapy's
+        ``geom.energy_mask``); bounds are Quantities or strings in any energy unit
+        (`xspec_ds.ops.select.energy_mask`)."""
+        from .ops.select import energy_mask
+
+        name = "energy" if "energy" in self.axes_names else self.axes_names[0]
+        coords = xr.Dataset(coords=self.axis(name).coords())
+        return energy_mask(coords, energy_min, energy_max, dim=name, round_to_edge=round_to_edge)
 
 
 _ENERGY_UNITS = [u.Unit(n) for n in ("eV", "keV", "MeV", "GeV", "TeV", "PeV")]

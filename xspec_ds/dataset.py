@@ -357,6 +357,25 @@ class SpectrumDataset:
             return None
         return self.mask_safe
 
+    def energy_mask(self, energy_min=None, energy_max=None, round_to_edge: bool = False) -> xr.DataArray:
+        """Reco bins lying fully inside ``[energy_min, energy_max]`` (Gammapy's ``energy_mask``).
+
+        Bounds are Quantities or strings (``"0.66 TeV"``) in any energy unit, whatever unit
+        the file stored; ``dataset.mask_fit = dataset.energy_mask("0.66 TeV", "30 TeV")``
+        (`xspec_ds.ops.select.energy_mask`).
+        """
+        from .ops.select import energy_mask
+
+        return energy_mask(self._data, energy_min, energy_max, round_to_edge=round_to_edge)
+
+    def sel(self, indexers: dict | None = None, **kwargs) -> xr.Dataset:
+        """``xarray.Dataset.sel`` by energy value with units, e.g.
+        ``sel(energy=slice("1 TeV", "10 TeV"))`` (bins fully inside); returns the selected
+        `xarray.Dataset` (`xspec_ds.ops.select.sel`)."""
+        from .ops.select import sel
+
+        return sel(self._data, indexers, **kwargs)
+
     @property
     def energy_range(self) -> tuple[u.Quantity, u.Quantity]:
         """(lowest, highest) edge of the safe bins; NaN if no bin is safe."""

@@ -87,16 +87,33 @@ def _energy_range(ax) -> str:
     edges = ax.edges
     unit = display_unit(edges.value[:-1], edges.value[1:], edges.unit)
     lo, hi = edges[0].to_value(unit), edges[-1].to_value(unit)
-    return f"{lo:.4g} - {hi:.4g} {unit} ({ax.nbin} bins)"
+    stored = "" if unit == edges.unit else f"; coordinates stored in {edges.unit}"
+    return f"{lo:.4g} - {hi:.4g} {unit} ({ax.nbin} bins{stored})"
+
+
+def _energy_lines(dataset) -> dict:
+    """``energy range``, ``energy_true range`` and ``safe energy range`` with units."""
+    out = {"energy range": _energy_range(dataset._energy_axis)}
+    if "energy_true" in dataset.data.dims:
+        out["energy_true range"] = _energy_range(dataset._energy_axis_true)
+    if dataset.mask_safe is not None:
+        lo, hi = dataset.energy_range
+        n = int(np.asarray(dataset.mask_safe.values).sum())
+        edges = dataset._energy_axis.edges
+        unit = display_unit(edges.value[:-1], edges.value[1:], edges.unit)
+        out["safe energy range"] = (
+            f"{lo.to_value(unit):.4g} - {hi.to_value(unit):.4g} {unit} ({n} bins)" if n else "none (0 bins)"
+        )
+    return out
 
 
 def text_summary(dataset) -> str:
     info = info_dict(dataset)
-    ax = dataset._energy_axis
     lines = [f"{type(dataset).__name__}", "-" * len(type(dataset).__name__)]
     for k, v in info.items():
         lines.append(f"  {k:<18}: {_fmt(v)}")
-    lines.append(f"  {'energy range':<18}: {_energy_range(ax)}")
+    for k, v in _energy_lines(dataset).items():
+        lines.append(f"  {k:<18}: {v}")
     lines.append(f"  {'models':<18}: {', '.join(dataset.models.names) or 'none'}")
     return "\n".join(lines)
 
@@ -110,8 +127,7 @@ def html_summary(dataset) -> str:
     """HTML for notebooks: the `info_dict` table (plus energy range and models) above the
     xarray HTML repr of ``dataset.data``."""
     info = info_dict(dataset)
-    ax = dataset._energy_axis
-    info["energy range"] = _energy_range(ax)
+    info.update(_energy_lines(dataset))
     info["models"] = ", ".join(dataset.models.names) or "none"
     rows = "".join(
         f"<tr><td style='text-align:left'>{html.escape(k)}</td>"
