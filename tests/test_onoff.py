@@ -298,7 +298,11 @@ def _assert_restricted_equals_full(ds):
     stat, grad = ds._stat_gradient(params)
     stat_full, grad_full = _full_stat_gradient(ds, params)
     assert stat == pytest.approx(stat_full, rel=1e-12, abs=1e-300)
-    assert stat == pytest.approx(ds.stat_sum(), rel=1e-12, abs=1e-300)
+    if ds.mask.values.any():
+        assert stat == pytest.approx(ds.stat_sum(), rel=1e-12, abs=1e-300)
+    else:  # no fit bin: stat_sum refuses to return a number (xspec_ds.validation)
+        with pytest.raises(ValueError, match="no fit bins"):
+            ds.stat_sum()
     scale = np.abs(grad_full) + 1e-300
     np.testing.assert_array_less(np.abs(grad - grad_full), 1e-12 * scale + 1e-12 * np.max(scale))
     return stat

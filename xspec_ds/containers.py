@@ -38,6 +38,8 @@ VARIABLE_DIMS = {
     "acceptance_off": ("energy",),
 }
 MASK_VARIABLES = ("mask_safe", "mask_fit")
+UNIT_REQUIRED = ("exposure",)
+"""Variables refused as bare numbers: counts and background are counts and need no unit."""
 COUNT_LIKE = ("counts", "counts_off")
 AREA_TIME = u.Unit("m2 s")
 DEFAULT_UNITS = {
@@ -103,6 +105,11 @@ def as_dataarray(name: str, value, axes: dict[str, MapAxis]) -> xr.DataArray:
     if missing:
         raise ValueError(f"{name}: a plain array needs the {missing} axis from another argument or a DataArray")
     unit = DEFAULT_UNITS.get(name, "")
+    if name in UNIT_REQUIRED and not isinstance(value, u.Quantity):
+        raise u.UnitsError(
+            f"{name} needs a unit of area x time, e.g. np.full(n, 1e12) * u.Unit('cm2 s'); got a bare "
+            f"{type(value).__name__} without unit (a number alone is ambiguous: m2 s and cm2 s differ by 1e4)"
+        )
     if isinstance(value, u.Quantity):
         unit = value.unit.to_string()
         data = value.value

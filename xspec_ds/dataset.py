@@ -497,8 +497,15 @@ class SpectrumDataset:
         return self._as_dataarray(self._stat_array_values(), "stat_array")
 
     def stat_sum(self) -> float:
-        """Total statistic: sum of `stat_array` over `mask` (all bins if no mask)."""
+        """Total statistic: sum of `stat_array` over `mask` (all bins if no mask).
+
+        Raises `xspec_ds.validation.DatasetValidationError` (never a finite number) when the
+        counts, background or exposure hold negative or non-finite values or no bin is in the
+        mask (`xspec_ds.validation.check_stat_inputs`)."""
+        from .validation import check_stat_inputs
+
         hot = self._hot()
+        check_stat_inputs(self, hot, hot.mask)
         stat = self._stat_array_values()
         return float(np.sum(stat, where=hot.mask)) if hot.mask is not None else float(np.sum(stat))
 

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.optimize
 
 from ..models import Parameter, Parameters
+from ..validation import validate_fit
 from .datasets import Datasets
 
 __all__ = ["Fit", "FitResult", "OptimizeResult", "CovarianceResult"]
@@ -197,6 +198,7 @@ class Fit:
     def run(self, datasets) -> FitResult:
         """Optimise, then compute the covariance; parameter values and errors are updated."""
         datasets = _as_datasets(datasets)
+        validate_fit(datasets)  # xspec_ds.validation: models, free parameters, values, fit bins
         opt = self.optimize(datasets)
         cov = self.covariance(datasets, _hessian=opt.hessian) if opt.success else None
         return FitResult(opt, cov, models=datasets.models)
