@@ -325,6 +325,10 @@ def check_stat_inputs(dataset, hot, mask) -> None:
     if hasattr(dataset, "_onoff"):  # the raw arrays (alpha is cached: in-place edits of acceptances)
         get = dataset.data._variables.get
         arrays += [None if (v := get(k)) is None else v.values for k in ("counts_off", "acceptance", "acceptance_off")]
+        if not bad:  # acceptances > 0 in the fit bins (alpha divides by acceptance_off)
+            for acc in arrays[-2:]:
+                if acc is not None and acc.shape == np.shape(mask):
+                    bad = bad or not _min(np.where(mask, acc, 1.0), axis=None) > 0
     for arr in arrays:
         if arr is not None and arr.size and not bad:
             bad = not (_min(arr) >= 0 and _max(arr) < np.inf)

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.optimize
+import xarray as xr  # noqa: F401  (type hints of FitResult)
 
 from ..models import Parameter, Parameters
 from ..validation import validate_fit
+from . import covariance as _cov
 from .datasets import Datasets
 
 __all__ = ["Fit", "FitResult", "OptimizeResult", "CovarianceResult"]
@@ -109,6 +111,8 @@ class OptimizeResult:
     hessian: np.ndarray | None = field(repr=False, default=None)
     """Hessian of the statistic in parameter-value space at the optimum (scipy backend), reused
     by `Fit.covariance` in `Fit.run` instead of being computed a second time."""
+    backend_message: str = ""
+    """The backend's own words (``message`` uses `xspec_ds.fit.covariance.MESSAGES`)."""
 
 
 @dataclass
@@ -148,11 +152,30 @@ class FitResult:
 
     @property
     def message(self) -> str:
-        return self.optimize_result.message
+        """Optimisation and covariance outcome in one vocabulary (`xspec_ds.fit.covariance`)."""
+        opt = self.optimize_result
+        return _cov.result_message(opt.success, opt.backend_message or opt.message, self.covariance_result)
 
     @property
-    def covariance(self) -> np.ndarray | None:
-        return None if self.covariance_result is None else self.covariance_result.matrix
+    def backend_message(self) -> str:
+        """The optimiser backend's own message."""
+        return self.optimize_result.backend_message or self.optimize_result.message
+
+    @property
+    def covariance(self) -> "xr.DataArray | None":
+        """Covariance of the free parameters, dims ``("parameter", "parameter_j")`` (NaN if it failed)."""
+        cov = self.covariance_result
+        if cov is None:
+            return None
+        params = list(cov.parameters)
+        labels = _cov.parameter_labels(params, self.models)
+        return _cov.covariance_dataarray(cov.matrix, labels, [p.unit.to_string() for p in params])
+
+    @property
+    def correlation(self) -> "xr.DataArray | None":
+        """Correlation matrix of the free parameters, labelled as `covariance`."""
+        cov = self.covariance
+        return None if cov is None else _cov.correlation_dataarray(cov)
 
     def __repr__(self):
         return (
@@ -200,7 +223,11 @@ class Fit:
         datasets = _as_datasets(datasets)
         validate_fit(datasets)  # xspec_ds.validation: models, free parameters, values, fit bins
         opt = self.optimize(datasets)
-        cov = self.covariance(datasets, _hessian=opt.hessian) if opt.success else None
+        if opt.success:
+            cov = self.covariance(datasets, _hessian=opt.hessian)
+        else:  # no stale errors from an earlier fit (xspec_ds.fit.covariance)
+            cov = None
+            _cov.invalidate_errors(list(opt.parameters), datasets.models, f"optimization failed ({opt.message})")
         return FitResult(opt, cov, models=datasets.models)
 
     def _free(self, datasets: Datasets) -> list[Parameter]:
@@ -225,7 +252,8 @@ class Fit:
                 hessian = hess_x / np.outer(obj.scales, obj.scales)
         obj.set(x)
         stat = datasets.stat_sum()
-        return OptimizeResult(ok, msg, obj.nfev, stat, self.backend, Parameters(params), x, hessian)
+        message = _cov.optimize_message(ok, msg)
+        return OptimizeResult(ok, message, obj.nfev, stat, self.backend, Parameters(params), x, hessian, msg)
 
     def covariance(self, datasets, _hessian=None) -> CovarianceResult:
         """Covariance ``2 H^-1`` of the free parameters at the current values; sets errors.
@@ -250,9 +278,8 @@ class Fit:
             except np.linalg.LinAlgError:
                 cov_x, ok, msg = np.full((x.size, x.size), np.nan), False, "singular Hessian"
         matrix = cov_x * np.outer(obj.scales, obj.scales)
-        for p, var in zip(params, np.diag(matrix), strict=True):
-            p.error = float(np.sqrt(var)) if var > 0 else np.nan
-        _attach_covariance(datasets.models, params, matrix)
+        # errors, labelled model matrices, NaN + warning on failure: xspec_ds.fit.covariance
+        ok, msg, matrix = _cov.finish_covariance(params, matrix, ok, msg, datasets.models)
         return CovarianceResult(ok, msg, matrix, Parameters(params), self.backend)
 
     # profiles ---------------------------------------------------------------------------
@@ -349,22 +376,6 @@ class Fit:
                 p.value, p.frozen = v, fr
         out["nfev"] = nfev
         return out
-
-
-def _attach_covariance(models, params: list[Parameter], matrix: np.ndarray) -> None:
-    """Store each spectral model's block of the fit covariance as ``spectral_model.covariance``:
-    an array over ``spectral_model.parameters`` (zero rows and columns for frozen parameters, as
-    Gammapy's model covariance), used by `xspec_ds.plotting.plot_spectral_model` for error bands."""
-    index = {id(p): k for k, p in enumerate(params)}
-    for model in models:
-        spec = getattr(model, "spectral_model", None)
-        if spec is None:
-            continue
-        pos = np.array([index.get(id(p), -1) for p in spec.parameters], dtype=int)
-        sel = pos >= 0
-        cov = np.zeros((pos.size, pos.size))
-        cov[np.ix_(sel, sel)] = matrix[np.ix_(pos[sel], pos[sel])]
-        spec.covariance = cov
 
 
 # backends -----------------------------------------------------------------------------------
