@@ -308,7 +308,7 @@ def _pl_sigma(energy, amp, index, ref, cov_aa, cov_ii, cov_ai):
 
 def test_fit_stores_model_covariance(fitted):
     model = fitted.models[0].spectral_model
-    cov = model.covariance
+    cov = np.asarray(model.covariance)  # a labelled DataArray (parameter, parameter_j)
     names = model.parameters.names
     assert cov.shape == (len(names), len(names))
     iref = names.index("reference")
@@ -328,7 +328,7 @@ def test_plot_spectral_model_line_and_covariance_band(fitted, sed_type, tmp_path
     np.testing.assert_allclose(e, np.geomspace(0.2, 50, 40), rtol=1e-12)
     names = model.parameters.names
     ia, ii = names.index("amplitude"), names.index("index")
-    cov = model.covariance
+    cov = np.asarray(model.covariance)  # a labelled DataArray (parameter, parameter_j)
     amp, index = model.parameters["amplitude"].value, model.parameters["index"].value
     f, sigma = _pl_sigma(e, amp, index, 1.0, cov[ia, ia], cov[ii, ii], cov[ia, ii])
     factor = e**2 * TEV_TO_ERG if sed_type == "e2dnde" else 1.0

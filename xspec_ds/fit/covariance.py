@@ -94,7 +94,7 @@ def correlation_dataarray(cov: xr.DataArray) -> xr.DataArray:
 
 def check_covariance(matrix: np.ndarray) -> tuple[bool, str]:
     """Is ``matrix`` a usable covariance? ``(ok, reason)``: finite, symmetric (to 1e-8
-    relative) and positive definite (all eigenvalues > 0)."""
+    relative) and positive definite (positive variances and correlation-matrix eigenvalues)."""
     m = np.asarray(matrix, dtype=np.float64)
     if m.size == 0:
         return False, "no free parameters"
@@ -103,8 +103,13 @@ def check_covariance(matrix: np.ndarray) -> tuple[bool, str]:
     scale = np.sqrt(np.outer(np.abs(np.diag(m)), np.abs(np.diag(m))))
     if np.any(np.abs(m - m.T) > 1e-8 * np.where(scale > 0, scale, 1.0)):
         return False, "covariance not symmetric"
+    diag = np.diag(m)
+    if not np.all(diag > 0):
+        return False, "Hessian not positive definite"
+    # eigenvalues of the correlation matrix: scale-free (variances span ~1e-24 to 1e2)
+    d = 1.0 / np.sqrt(diag)
     try:
-        eig = np.linalg.eigvalsh(0.5 * (m + m.T))
+        eig = np.linalg.eigvalsh(0.5 * (m + m.T) * np.outer(d, d))
     except np.linalg.LinAlgError:
         return False, "covariance eigenvalues did not converge"
     if not np.all(eig > 0):
