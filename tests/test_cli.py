@@ -33,6 +33,15 @@ def test_demo_fits_the_truth(backend):
     assert 0.02 < error < 0.5
 
 
+def test_demo_prints_the_safe_bin_count():
+    out = io.StringIO()
+    run_demo(out=out)
+    ds = load_example()
+    n_safe = int(ds.mask_safe.values.sum())
+    assert 0 < n_safe < ds.data.sizes["energy"]
+    assert f"({n_safe} of {ds.data.sizes['energy']} bins)" in out.getvalue()
+
+
 def test_demo_numbers_match_a_direct_fit():
     ds = load_example()
     model = xs.PowerLawSpectralModel(index=2.0, amplitude="1e-11 cm-2 s-1 TeV-1")

@@ -24,8 +24,9 @@ def run_demo(backend: str = "scipy", out=sys.stdout) -> int:
     elapsed = time.perf_counter() - t0
     info = ds.info_dict()
     lo, hi = ds.energy_range
+    n_safe = int(ds.mask_safe.values.sum())
     print(f"xspec_ds {xs.__version__} demo: bundled simulated spectrum '{ds.name}'", file=out)
-    print(f"  safe energy range : {lo:.3g} - {hi:.3g} ({info['n_bins']} of {ds.data.sizes['energy']} bins)", file=out)
+    print(f"  safe energy range : {lo:.3g} - {hi:.3g} ({n_safe} of {ds.data.sizes['energy']} bins)", file=out)
     print(f"  livetime          : {info['livetime']:.4g}", file=out)
     print(
         f"  counts            : {info['counts']:.0f}   background: {info['background']:.1f}   "

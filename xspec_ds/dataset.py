@@ -262,14 +262,20 @@ class SpectrumDataset:
 
     @property
     def name(self) -> str:
+        """``attrs["name"]``; for one spectrum of an ``obs`` collection (``obs_ds.isel(obs=k)``)
+        without one, its scalar ``obs`` label (the file's dataset name); else a new random name.
+        The name is stored in a new attrs dict: views made by ``isel`` share their parent's
+        dict, and must not share a name."""
         name = self._data.attrs.get("name")
         if name is None:
-            name = self._data.attrs["name"] = make_name()
+            obs = self._data.coords.get("obs")
+            name = str(obs.values.item()) if obs is not None and obs.ndim == 0 else make_name()
+            self._data.attrs = {**self._data.attrs, "name": name}
         return name
 
     @name.setter
     def name(self, value: str) -> None:
-        self._data.attrs["name"] = str(value)
+        self._data.attrs = {**self._data.attrs, "name": str(value)}  # not the dict an isel view shares
 
     @property
     def gti(self) -> GTI | None:
@@ -663,7 +669,9 @@ class SpectrumDataset:
         return self._derived(resample_energy_axis(self._data, energy_axis), name)
 
     def downsample(self, factor: int, axis_name: str | None = None, name: str | None = None) -> "SpectrumDataset":
-        """Merge every ``factor`` reco bins when ``axis_name="energy"`` (`xspec_ds.ops.resample`)."""
+        """Merge every ``factor`` reco bins; ``axis_name="energy"`` is required (a spectrum has no
+        spatial axes, Gammapy's default: without it a ValueError, never a silent no-op;
+        `xspec_ds.ops.resample.downsample`)."""
         from .ops.resample import downsample
 
         return self._derived(downsample(self._data, factor, axis_name=axis_name), name)

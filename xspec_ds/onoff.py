@@ -245,7 +245,10 @@ class SpectrumDatasetOnOff(SpectrumDataset):
         hot = self._require("the WSTAT statistic")
         if hot.n_on is None:
             raise ValueError(f"dataset {self.name!r} has no counts: cannot compute the statistic")
-        return stats.wstat(hot.n_on, hot.n_off, hot.alpha, self._mu_sig())
+        # alpha = 0 (acceptance_off 0 outside the safe range, e.g. after stacking) gives NaN in
+        # those bins, as Gammapy; they are outside the mask and never summed: no RuntimeWarning
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return stats.wstat(hot.n_on, hot.n_off, hot.alpha, self._mu_sig())
 
     def stat_array(self) -> xr.DataArray:
         """WSTAT per reco bin (`stats.wstat`, with Gammapy's goodness-of-fit terms)."""

@@ -10,7 +10,7 @@ import numpy as np
 from . import stats
 from .axes import display_unit
 
-__all__ = ["info_dict", "text_summary", "str_summary", "html_summary"]
+__all__ = ["info_dict", "collection_summary", "text_summary", "str_summary", "html_summary"]
 
 
 def info_dict(dataset, in_safe_data_range: bool = True) -> dict:
@@ -91,11 +91,16 @@ def _energy_range(ax) -> str:
     return f"{lo:.4g} - {hi:.4g} {unit} ({ax.nbin} bins{stored})"
 
 
-def _energy_lines(dataset) -> dict:
-    """``energy range``, ``energy_true range`` and ``safe energy range`` with units."""
+def _energy_lines_axes(dataset) -> dict:
     out = {"energy range": _energy_range(dataset._energy_axis)}
     if "energy_true" in dataset.data.dims:
         out["energy_true range"] = _energy_range(dataset._energy_axis_true)
+    return out
+
+
+def _energy_lines(dataset) -> dict:
+    """``energy range``, ``energy_true range`` and ``safe energy range`` with units."""
+    out = _energy_lines_axes(dataset)
     if dataset.mask_safe is not None:
         lo, hi = dataset.energy_range
         n = int(np.asarray(dataset.mask_safe.values).sum())
@@ -107,7 +112,43 @@ def _energy_lines(dataset) -> dict:
     return out
 
 
+def _collection_dims(dataset) -> list[str]:
+    """Dimensions beyond the energy axes and GTI (e.g. ``obs``): the view holds several spectra."""
+    return [d for d in dataset.data.dims if d not in ("energy", "energy_true", "gti")]
+
+
+def collection_summary(dataset) -> dict:
+    """Summary of a view over several spectra (an ``obs`` dimension): sizes, energy ranges with
+    units and, per spectrum, the safe counts (vectorised over the extra dimensions; lazy
+    (dask) values are not computed and shown as such)."""
+    data = dataset.data
+    dims = _collection_dims(dataset)
+    out = {"name": data.attrs.get("name", "none"), "spectra": ", ".join(f"{d}: {data.sizes[d]}" for d in dims)}
+    out.update(_energy_lines_axes(dataset))
+    for var in ("counts", "counts_off", "background"):
+        if var not in data.variables:
+            continue
+        da = data[var]
+        if "mask_safe" in data.variables:
+            da = da.where(data["mask_safe"], 0.0)
+        total = da.sum("energy")
+        if not isinstance(total.variable._data, np.ndarray):
+            out[f"{var} (safe)"] = "lazy (dask): not computed"
+            continue
+        values = np.atleast_1d(np.asarray(total.values)).ravel()
+        shown = ", ".join(f"{v:.6g}" for v in values[:8]) + (", ..." if values.size > 8 else "")
+        out[f"{var} (safe)"] = f"[{shown}] per spectrum"
+    out["models"] = ", ".join(dataset.models.names) or "none"
+    return out
+
+
 def text_summary(dataset) -> str:
+    if _collection_dims(dataset):
+        title = f"{type(dataset).__name__} (view over several spectra)"
+        lines = [title, "-" * len(title)]
+        lines += [f"  {k:<18}: {v}" for k, v in collection_summary(dataset).items()]
+        lines.append("  select one with xr_ds.isel(obs=k).spectrum, or stack them with xs.stack(xr_ds)")
+        return "\n".join(lines)
     info = info_dict(dataset)
     lines = [f"{type(dataset).__name__}", "-" * len(type(dataset).__name__)]
     for k, v in info.items():
@@ -126,15 +167,20 @@ def str_summary(dataset) -> str:
 def html_summary(dataset) -> str:
     """HTML for notebooks: the `info_dict` table (plus energy range and models) above the
     xarray HTML repr of ``dataset.data``."""
-    info = info_dict(dataset)
-    info.update(_energy_lines(dataset))
-    info["models"] = ", ".join(dataset.models.names) or "none"
+    title = type(dataset).__name__
+    if _collection_dims(dataset):
+        info = collection_summary(dataset)
+        title += " (view over several spectra)"
+    else:
+        info = info_dict(dataset)
+        info.update(_energy_lines(dataset))
+        info["models"] = ", ".join(dataset.models.names) or "none"
     rows = "".join(
         f"<tr><td style='text-align:left'>{html.escape(k)}</td>"
         f"<td style='text-align:left'>{html.escape(_fmt(v))}</td></tr>"
         for k, v in info.items()
     )
     return (
-        f"<div><strong>{html.escape(type(dataset).__name__)}</strong><table>{rows}</table>"
+        f"<div><strong>{html.escape(title)}</strong><table>{rows}</table>"
         f"{dataset.data._repr_html_()}</div>"
     )

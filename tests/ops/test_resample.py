@@ -102,8 +102,8 @@ def test_downsample_or_mask_and_equivalence_with_resample():
     out = downsample(d, 2, axis_name="energy", name="ds")
     np.testing.assert_array_equal(out["mask_safe"].values, [True, False, True, True])  # OR (Gammapy: AND)
     xr.testing.assert_identical(out, resample_energy_axis(d, axis_from(edges(d)[::2]), name="ds"))
-    same = downsample(d, 3)
-    xr.testing.assert_identical(same, d)
+    with pytest.raises(ValueError, match="no spatial axes.*axis_name='energy'"):
+        downsample(d, 3)  # never a silent no-op
     with pytest.raises(ValueError, match="not divisible"):
         downsample(d, 3, axis_name="energy")
     with pytest.raises(ValueError, match="only the reco axis"):
@@ -144,7 +144,9 @@ def test_dataset_methods_delegate_and_keep_models():
     xr.testing.assert_identical(r.data, resample_energy_axis(d, ax, name="r"))
     xr.testing.assert_identical(spec.downsample(3, axis_name="energy", name="r").data, r.data)
     xr.testing.assert_identical(d.spectrum.to_image(name="i").data, to_image(d, name="i"))
-    assert spec.downsample(2).data.sizes["energy"] == 6
+    assert spec.downsample(2, axis_name="energy").data.sizes["energy"] == 3
+    with pytest.raises(ValueError, match="axis_name='energy'"):
+        spec.downsample(4)
 
 
 @pytest.mark.gammapy

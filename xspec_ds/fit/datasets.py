@@ -111,10 +111,22 @@ class Datasets:
         return copy.deepcopy(self)
 
     def info_table(self, cumulative: bool = False):
-        """One row of `info_dict` per dataset (astropy Table)."""
+        """One row of `info_dict` per dataset (astropy Table).
+
+        With ``cumulative=True`` row ``k`` describes the stack of datasets ``0..k`` (named
+        ``"stacked"``), as Gammapy's ``Datasets.info_table(cumulative=True)``; the stacks are
+        built incrementally (`SpectrumDataset.stack`), the datasets are not changed.
+        """
         from astropy.table import Table
 
-        rows = [d.info_dict() for d in self._datasets]
+        if not cumulative or not self._datasets:
+            return Table(rows=[d.info_dict() for d in self._datasets])
+        stacked = self._datasets[0].copy(name="stacked")
+        stacked.models = None
+        rows = [stacked.info_dict()]
+        for d in self._datasets[1:]:
+            stacked.stack(d)
+            rows.append(stacked.info_dict())
         return Table(rows=rows)
 
     def __repr__(self):

@@ -233,7 +233,7 @@ class Fit:
     def _free(self, datasets: Datasets) -> list[Parameter]:
         params = [p for p in datasets.parameters if not p.frozen]
         if not params:
-            raise ValueError("no free parameters to fit: every parameter is frozen")
+            validate_fit(datasets)  # raises "no model set" or "every parameter ... is frozen"
         return params
 
     def optimize(self, datasets) -> OptimizeResult:

@@ -131,18 +131,18 @@ def resample_energy_axis(ds: xr.Dataset, energy_axis: MapAxis, name: str | None 
 def downsample(ds: xr.Dataset, factor: int, axis_name: str | None = None, name: str | None = None) -> xr.Dataset:
     """Merge every ``factor`` reco bins (Gammapy's ``downsample``).
 
-    ``axis_name=None`` (Gammapy: spatial axes only) returns a copy, as a spectrum has no spatial
-    axes. ``axis_name="energy"`` requires ``nbin`` divisible by ``factor`` (as Gammapy's
+    ``axis_name=None`` (Gammapy: spatial axes only) raises: a spectrum has no spatial axes, and a
+    silent no-op would hide the mistake. ``axis_name="energy"`` requires ``nbin`` divisible by ``factor`` (as Gammapy's
     ``MapAxis.downsample``) and equals `resample_energy_axis` on every ``factor``-th edge;
     the safe mask is ORed within each group (Gammapy ANDs it; see the module notes).
     """
     if not isinstance(factor, (int, np.integer)) or factor < 1:
         raise ValueError(f"downsample: factor must be a positive integer, got {factor!r}")
     if axis_name is None:
-        out = ds.copy(deep=True)
-        if name is not None:
-            out.attrs["name"] = str(name)
-        return out
+        raise ValueError(
+            f"downsample({factor}): a spectrum has no spatial axes to downsample (Gammapy's default); "
+            "pass axis_name='energy' to merge reco-energy bins"
+        )
     if axis_name != "energy":
         raise ValueError(
             f"downsample: only the reco axis 'energy' can be downsampled, got {axis_name!r} "
