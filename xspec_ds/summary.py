@@ -180,7 +180,4 @@ def html_summary(dataset) -> str:
         f"<td style='text-align:left'>{html.escape(_fmt(v))}</td></tr>"
         for k, v in info.items()
     )
-    return (
-        f"<div><strong>{html.escape(title)}</strong><table>{rows}</table>"
-        f"{dataset.data._repr_html_()}</div>"
-    )
+    return f"<div><strong>{html.escape(title)}</strong><table>{rows}</table>{dataset.data._repr_html_()}</div>"
