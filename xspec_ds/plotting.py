@@ -542,7 +542,7 @@ def plot_spectral_model(
     covariance ``C`` through the derivatives ``J`` of ``dN/dE`` (as Gammapy's
     ``SpectralModel.evaluate_error``). ``C`` is the covariance block that `Fit` stores on the
     model as ``model.covariance`` (ordered as ``model.parameters``). Without it (a model that was
-    not fitted by `Fit`, or whose parameters were edited), the parameters' ``error``s are used
+    not fitted by `Fit`, or whose parameters were edited), the parameters' ``error`` values are used
     assuming the parameters are independent, which ignores their correlation (e.g. index and
     amplitude away from the reference energy) and so misestimates the band. No band is drawn
     when no free parameter has an error.

@@ -5,6 +5,7 @@ the profile rises by 1 and the covariance is ``2 H^-1`` with ``H`` the Hessian o
 (as Gammapy with MINUIT, ``errordef = 1``).
 
 Backends:
+
 - ``"scipy"`` (default): L-BFGS-B with the analytic gradient of the statistic, then Newton steps
   on a Hessian from central differences of that gradient, which also gives the covariance;
 - ``"minuit"``: iminuit's MIGRAD and HESSE (optional dependency: ``pip install xspec_ds[fit]``).
