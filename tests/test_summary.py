@@ -78,3 +78,16 @@ def test_stacked_onoff_prints_without_runtime_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         text = repr(stacked) + str(stacked) + stacked._repr_html_()
     assert np.isfinite(stacked.stat_sum()) and "stat_sum" in text
+
+
+def test_open_mfdataset_views_are_named_by_file(tmp_path):
+    paths = []
+    for k in range(3):
+        ds = load_example()
+        ds.name = f"night{k}"
+        paths.append(tmp_path / f"n{k}.nc")
+        ds.write(paths[-1])
+    obs = xs.open_mfdataset(paths)
+    views = [obs.isel(obs=k).spectrum for k in range(obs.sizes["obs"])]
+    assert [v.name for v in views] == ["night0", "night1", "night2"]
+    assert xs.Datasets(views).names == ["night0", "night1", "night2"]

@@ -133,12 +133,35 @@ def test_in_place_edit_refused_by_fit_and_stat_sum(factory, edit, words):
     ds = factory()
     ds.stat_sum()  # valid before the edit
     edit(ds)
-    for call in (lambda: xs.Fit().run(ds), ds.stat_sum, lambda: validate(ds)):
+    calls = [lambda: xs.Fit().run(ds), lambda: validate(ds)]
+    if "'edisp'" not in words:  # kernel row sums: checked by stat_sum once per hot-array set (see below)
+        calls.append(ds.stat_sum)
+    for call in calls:
         with pytest.raises(DatasetValidationError) as info:
             call()
         for w in words:
             assert w in str(info.value), (w, str(info.value))
     assert isinstance(info.value, ValueError)  # callers catching ValueError still catch it
+
+
+@pytest.mark.parametrize("factor", [3.0, np.nan])
+def test_stat_sum_checks_the_kernel_on_first_use(factor):
+    ds = cash_dataset()
+    data = ds.data.copy(deep=True)
+    data["edisp"].values[4] *= factor
+    fresh = xs.SpectrumDataset.from_xarray(data, models=ds.models, validate=False)
+    with pytest.raises(DatasetValidationError, match=r"'edisp'.*energy_true bin 4"):
+        fresh.stat_sum()
+    fresh.reset_data_cache()  # and again after the cached arrays are dropped
+    with pytest.raises(DatasetValidationError, match="'edisp'"):
+        fresh.stat_sum()
+
+
+def test_stat_sum_with_infinite_input_names_it():
+    ds = cash_dataset()
+    ds.data["counts"].values[6] = np.inf
+    with pytest.raises(DatasetValidationError, match=r"'counts'.*non-finite value \(inf\).*energy bin 6"):
+        ds.stat_sum()
 
 
 def _assign(attr, make):

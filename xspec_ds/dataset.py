@@ -511,9 +511,15 @@ class SpectrumDataset:
         from .validation import check_stat_inputs
 
         hot = self._hot()
-        check_stat_inputs(self, hot, hot.mask)
+        mask = hot.mask
+        check_stat_inputs(self, hot, mask)
         stat = self._stat_array_values()
-        return float(np.sum(stat, where=hot.mask)) if hot.mask is not None else float(np.sum(stat))
+        total = float(np.sum(stat, where=mask)) if mask is not None else float(np.sum(stat))
+        if not np.isfinite(total):  # e.g. an infinite input value: name it (else the model gives inf)
+            from .validation import validate
+
+            validate(self)
+        return total
 
     def _stat_gradient(self, params) -> tuple[float, np.ndarray]:
         """Statistic and its gradient with respect to ``params`` (``Parameter`` objects).

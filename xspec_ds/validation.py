@@ -316,10 +316,17 @@ _min, _max, _add, _any = np.minimum.reduce, np.maximum.reduce, np.add.reduce, np
 
 def check_stat_inputs(dataset, hot, mask) -> None:
     """Cheap check in `SpectrumDataset.stat_sum` (numpy views, a few microseconds): raise the
-    full `validate` error if counts, background or exposure hold bad values or no bin is in
-    the mask, so ``stat_sum`` never returns a finite number for invalid data."""
-    # bare ufunc reductions (no np.min/np.isfinite wrappers): ~1 us each on small arrays;
-    # a NaN fails ``min >= 0``, +inf fails ``max < inf``
+    full `validate` error if counts, background, exposure (or on-off counts and acceptances)
+    hold NaN or negative values, a dense ``edisp`` row sums to more than 1, or no bin is in the
+    mask, so ``stat_sum`` never returns a finite number for invalid data.
+
+    Infinite values make the statistic itself non-finite; `SpectrumDataset.stat_sum` then runs
+    the full `validate`. The ``edisp`` row sums cost as much as the fold itself, so they are
+    checked once per set of cached hot arrays (on first use and whenever a variable is
+    replaced); in-place edits of the kernel's values (``ds.edisp.values *= 3``) are caught by
+    `validate`, which every `xspec_ds.Fit.run` calls, and by the assignment checks.
+    """
+    # bare ufunc reductions (no np.min wrappers): ~1 us each on small arrays; NaN fails ``min >= 0``
     bad = mask is not None and not _any(mask)
     arrays = [hot.counts, hot.background, hot._exposure]
     if hasattr(dataset, "_onoff"):  # the raw arrays (alpha is cached: in-place edits of acceptances)
@@ -329,12 +336,18 @@ def check_stat_inputs(dataset, hot, mask) -> None:
             for acc in arrays[-2:]:
                 if acc is not None and acc.shape == np.shape(mask):
                     bad = bad or not _min(np.where(mask, acc, 1.0), axis=None) > 0
-    for arr in arrays:
+    for k, arr in enumerate(arrays):
         if arr is not None and arr.size and not bad:
-            bad = not (_min(arr) >= 0 and _max(arr) < np.inf)
+            bad = not _min(arr, axis=None) >= 0
+            if k >= 3 and not bad:  # on-off: an infinite acceptance would vanish into alpha = 0
+                bad = not _max(arr, axis=None) < np.inf
     edisp = hot.edisp
-    if not bad and isinstance(edisp, np.ndarray) and edisp.ndim >= 2 and edisp.size:
-        # a dense kernel is a view of the data (in-place edits reach the statistic): rows <= 1
-        bad = not (_max(_add(edisp, axis=-1), axis=None) <= 1 + EDISP_ROW_SUM_TOL and _min(edisp, axis=None) >= 0)
+    if not bad and getattr(dataset, "_edisp_checked", None) is not hot:
+        # the kernel's row sums cost as much as the fold itself: checked once per set of hot
+        # arrays (i.e. whenever a variable is replaced), and by every Fit.run
+        if isinstance(edisp, np.ndarray) and edisp.ndim == 2 and edisp.size:
+            bad = not _max(edisp @ np.ones(edisp.shape[1])) <= 1 + EDISP_ROW_SUM_TOL  # NaN rows fail
+        if not bad:
+            dataset._edisp_checked = hot
     if bad:
         validate(dataset)
