@@ -388,3 +388,36 @@ def test_flags_of_a_valid_dataset_and_too_few_bins():
     f = flags(ds.data, n_free=2)
     assert bool(f["valid"]) and int(f["n_fit_bins"]) == 10
     assert not bool(flags(ds.data, n_free=11)["valid"])
+
+
+# lazily loaded values ------------------------------------------------------------------------
+def test_lazy_checked_raises_at_compute_naming_obs_and_bin():
+    from xspec_ds.validation import lazy_checked
+
+    obs = obs_collection(4, bad={("counts", (2, 7)): np.nan, ("edisp", (3, 5, 0)): 4.0})
+    lazy = lazy_checked(obs.chunk({"obs": 1}), name="night-set")
+    assert isinstance(lazy["counts"].data, da.Array)  # still lazy
+    lazy.isel(obs=[0, 1])["counts"].compute()  # good blocks compute
+    with pytest.raises(
+        DatasetValidationError, match=r"'night-set': variable 'counts'.*non-finite.*obs 2, energy bin 7"
+    ):
+        lazy["counts"].compute()
+    with pytest.raises(DatasetValidationError, match=r"'edisp' rows.*obs 3, energy_true bin 5"):
+        lazy["edisp"].compute()
+    with pytest.raises(DatasetValidationError, match="'counts'"):  # through the stacking reduction too
+        xs.stack(lazy).compute()
+
+
+def test_lazy_checked_names_the_file_dataset(tmp_path):
+    from xspec_ds.validation import lazy_checked
+
+    paths = []
+    for k in range(3):
+        paths.append(tmp_path / f"n{k}.nc")
+        cash_dataset(name=f"night{k}").write(paths[-1])
+    obs = xs.open_mfdataset(paths)
+    validate(lazy_checked(obs))  # the files as written are fine
+    flipped = obs.assign(background=obs["background"] * xr.DataArray([1.0, -1.0, 1.0], dims="obs"))
+    checked = lazy_checked(flipped)
+    with pytest.raises(DatasetValidationError, match=r"'background'.*negative.*obs 1 \('night1'\), energy bin 0"):
+        checked["background"].compute()

@@ -44,6 +44,7 @@ __all__ = [
     "validate",
     "validate_fit",
     "check_stat_inputs",
+    "lazy_checked",
 ]
 
 EDISP_ROW_SUM_TOL = 1e-6
@@ -167,7 +168,12 @@ def _where(data: xr.Dataset, dims: tuple[str, ...], index: tuple[int, ...], only
     for d, i in zip(dims, index, strict=True):
         if only is not None and d in ENERGY_DIMS and d != only:
             continue
-        parts.append(_bin_text(data, d, i) if d in ENERGY_DIMS else f"{d} {i}")
+        if d in ENERGY_DIMS:
+            parts.append(_bin_text(data, d, i))
+        elif d in data.coords and data.coords[d].ndim == 1:
+            parts.append(f"{d} {i} ({data.coords[d].values[i]!r})")  # e.g. the file's dataset name
+        else:
+            parts.append(f"{d} {i}")
     return ", ".join(parts)
 
 
@@ -175,19 +181,40 @@ def _label(name) -> str:
     return f"dataset {name!r}" if name is not None else "dataset"
 
 
-def _check_variable(data: xr.Dataset, name: str, label: str) -> None:
+def _check_values(name: str, values: np.ndarray, dims: tuple, label: str, where, offset=None, rows=True) -> None:
+    """The value rule of ``name`` (and the edisp row sums) on numpy ``values`` with ``dims``;
+    ``where(dims, index)`` describes a bin; ``offset`` shifts block-local indices (dask blocks)."""
     ok, words = VALUE_RULES[name]
-    da = data.variables[name]
-    values = np.asarray(da.values, dtype=np.float64)
+    offset = np.zeros(values.ndim, int) if offset is None else np.asarray(offset)
     bad = ~ok(values)
     if bad.any():
         idx = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), values.shape)
         value = values[idx]
         what = "a non-finite value" if not np.isfinite(value) else f"a {'zero' if value == 0 else 'negative'} value"
         raise DatasetValidationError(
-            f"{label}: variable {name!r} {words}, got {what} ({value:.6g}) at {_where(data, da.dims, idx)} "
-            f"({int(bad.sum())} bad bin(s))"
+            f"{label}: variable {name!r} {words}, got {what} ({value:.6g}) at "
+            f"{where(dims, tuple(np.add(idx, offset)))} ({int(bad.sum())} bad bin(s){' in this chunk' if offset.any() else ''})"
         )
+    if rows and name == "edisp" and "energy" in dims and "energy_true" in dims:
+        axis = dims.index("energy")
+        sums = values.sum(axis=axis)
+        over = sums > 1 + EDISP_ROW_SUM_TOL
+        if over.any():
+            rest = tuple(d for d in dims if d != "energy")
+            idx = np.unravel_index(int(np.flatnonzero(over.ravel())[0]), sums.shape)
+            shift = np.delete(offset, axis)
+            raise DatasetValidationError(
+                f"{label}: variable 'edisp' rows (true-energy bins) must sum to at most 1 (probabilities of "
+                f"reconstruction), got {sums[idx]:.6g} at {where(rest, tuple(np.add(idx, shift)))} "
+                f"({int(over.sum())} row(s) above 1). Datasets summed with xarray (obs_ds.sum('obs')) add their "
+                "kernels: use xs.stack."
+            )
+
+
+def _check_variable(data: xr.Dataset, name: str, label: str) -> None:
+    da = data.variables[name]
+    values = np.asarray(da.values, dtype=np.float64)
+    _check_values(name, values, da.dims, label, lambda dims, idx: _where(data, dims, idx))
     if name in POSITIVE_IN_FIT and "energy" in da.dims:
         mask, mdims = _fit_mask_values(data)
         if mask is not None:
@@ -202,18 +229,6 @@ def _check_variable(data: xr.Dataset, name: str, label: str) -> None:
                     f"{label}: variable {name!r} must be positive in the fit bins (alpha = acceptance / "
                     f"acceptance_off), got 0 at {_where(data, zdims, idx)} ({int(zero.sum())} bad bin(s))"
                 )
-    if name == "edisp" and "energy" in da.dims and "energy_true" in da.dims:
-        axis = da.dims.index("energy")
-        sums = values.sum(axis=axis)
-        over = sums > 1 + EDISP_ROW_SUM_TOL
-        if over.any():
-            rest = tuple(d for d in da.dims if d != "energy")
-            idx = np.unravel_index(int(np.flatnonzero(over.ravel())[0]), sums.shape)
-            raise DatasetValidationError(
-                f"{label}: variable 'edisp' rows (true-energy bins) must sum to at most 1 (probabilities of "
-                f"reconstruction), got {sums[idx]:.6g} at {_where(data, rest, idx)} ({int(over.sum())} row(s) "
-                "above 1). Datasets summed with xarray (obs_ds.sum('obs')) add their kernels: use xs.stack."
-            )
 
 
 def validate(dataset, n_free: int = 0, name: str | None = None) -> None:
@@ -351,3 +366,56 @@ def check_stat_inputs(dataset, hot, mask) -> None:
             dataset._edisp_checked = hot
     if bad:
         validate(dataset)
+
+
+# lazily loaded values -------------------------------------------------------------------------------
+def lazy_checked(data: xr.Dataset, name: str | None = None) -> xr.Dataset:
+    """A copy of ``data`` whose dask-backed variables check their values when computed.
+
+    Every dask variable with a rule in `VALUE_RULES` is wrapped block by block
+    (`dask.array.Array.map_blocks`): computing a block with a bad value raises
+    `DatasetValidationError` naming the dataset, the variable, the first bad bin of the block
+    (global indices, energies, and the ``obs`` label, e.g. the file's dataset name) and the
+    rule. The ``edisp`` row sums are checked in blocks that hold whole rows (chunk ``energy``
+    as one piece, as `xspec_ds.open_mfdataset` does). In-memory variables are returned as is
+    (check them with `validate`). Nothing is computed here.
+
+    Parameters
+    ----------
+    data : `xarray.Dataset`
+        Typically from `xspec_ds.open_mfdataset` / `xspec_ds.open_dataset` with ``chunks``.
+    name : str, optional
+        Name used in messages (default: ``attrs["name"]``).
+    """
+    label = _label(name if name is not None else data.attrs.get("name"))
+    # the coordinates (small, in memory) describe bins in messages raised inside dask tasks
+    context = xr.Dataset(coords={k: v.variable for k, v in data.coords.items() if v.ndim <= 1}).load()
+
+    def where(dims, index):
+        return _where(context, dims, index)
+
+    out = data.copy()
+    for var in VALUE_RULES:
+        if var not in data.variables or not _is_dask(data[var]):
+            continue
+        darr = data[var].data
+        out[var] = data[var].copy(
+            data=darr.map_blocks(
+                _check_block, var=var, dims=data[var].dims, label=label, where=where, dtype=darr.dtype, meta=darr._meta
+            )
+        )
+    return out
+
+
+def _is_dask(da) -> bool:
+    return type(da.data).__module__.startswith("dask")
+
+
+def _check_block(block, var, dims, label, where, block_info=None):
+    offset = [loc[0] for loc in block_info[0]["array-location"]] if block_info else None
+    rows = True
+    if var == "edisp" and block_info and "energy" in dims:  # a partial row sum says nothing
+        axis = dims.index("energy")
+        rows = block.shape[axis] == block_info[0]["shape"][axis]
+    _check_values(var, np.asarray(block, dtype=np.float64), dims, label, where, offset, rows=rows)
+    return block
