@@ -228,7 +228,9 @@ class Fit:
             cov = self.covariance(datasets, _hessian=opt.hessian)
         else:  # no stale errors from an earlier fit (xspec_ds.fit.covariance)
             cov = None
-            _cov.invalidate_errors(list(opt.parameters), datasets.models, f"optimization failed ({opt.message})")
+            _cov.invalidate_errors(
+                list(opt.parameters), datasets.models, f"optimization failed ({opt.backend_message})"
+            )
         return FitResult(opt, cov, models=datasets.models)
 
     def _free(self, datasets: Datasets) -> list[Parameter]:
