@@ -3,9 +3,10 @@
 `xspec_ds.containers.validate_dataset` checks a Dataset when it is built or a variable is
 assigned; it cannot see in-place edits (``ds.counts.values[5] = -3``, ``ds.edisp.values *= 3``)
 nor lazily loaded (dask) values. The checks here run where the values are *used*: at the start
-of every `xspec_ds.Fit.run` (`validate_fit`), in `SpectrumDataset.stat_sum`, and, as per-spectrum
-flags (`flags`), for obs-dimensioned collections (batched fits, estimators) without computing
-anything eagerly.
+of every `xspec_ds.Fit.run` (`validate_fit`), in `SpectrumDataset.stat_sum` (a cheap subset,
+`check_stat_inputs`), as per-spectrum flags (`flags`) for obs-dimensioned collections (batched
+fits, estimators) without computing anything eagerly, and block by block when lazily loaded
+values are computed (`lazy_checked`).
 
 The rules, one per variable (a bin breaking one makes the spectrum invalid):
 
@@ -326,7 +327,7 @@ def validate_fit(datasets, params=None) -> None:
         )
 
 
-_min, _max, _add, _any = np.minimum.reduce, np.maximum.reduce, np.add.reduce, np.logical_or.reduce
+_min, _max, _any = np.minimum.reduce, np.maximum.reduce, np.logical_or.reduce
 
 
 def check_stat_inputs(dataset, hot, mask) -> None:
