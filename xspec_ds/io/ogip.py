@@ -410,7 +410,7 @@ def group_channels(grouping: np.ndarray) -> np.ndarray:
     return np.flatnonzero(starts)
 
 
-def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
+def read_pha(filename, name: str | None = None, group: bool = True, cls=None, bkg=None, arf=None, rmf=None):
     """Read a type-I OGIP PHA and the ARF, RMF and background PHA its header names.
 
     Parameters
@@ -421,8 +421,14 @@ def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
     name : str, optional
         Dataset name; default the ``DSNAME`` keyword, else ``OBS_ID``, else the file stem.
     group : bool
-        Apply the ``GROUPING`` column (sum counts, off counts and RMF columns over each group;
-        a group is safe only if all its channels have ``QUALITY == 0``). Default False.
+        Honour the ``GROUPING`` column (default True, as Sherpa and XSPEC): the dataset keeps
+        its channels and gets a ``group`` coordinate (and ``quality``), and is fitted on its
+        groups (`xspec_ds.grouping`); channels with ``QUALITY != 0`` are unsafe and drop out of
+        their groups. False ignores ``GROUPING``.
+    bkg, arf, rmf : str or Path, optional
+        Background PHA, ARF and RMF (or RSP: a ``SPECRESP MATRIX`` that includes the
+        effective area) given explicitly; they replace ``BACKFILE``, ``ANCRFILE`` and
+        ``RESPFILE`` of the header (needed where the header names no file or a missing one).
     cls : type, optional
         Class to build (``SpectrumDatasetOnOff`` by default when there is a background file,
         ``SpectrumDataset`` otherwise).
@@ -454,10 +460,23 @@ def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
     def linked(key):
         p = _linked(path, header, key)
         if p is not None and not p.exists():
-            raise FileNotFoundError(f"{path}: {key} = {header[key]!r} names a missing file ({p})")
+            arg = {"ANCRFILE": "arf", "RESPFILE": "rmf", "BACKFILE": "bkg"}[key]
+            raise FileNotFoundError(
+                f"{path}: {key} = {header[key]!r} names a missing file ({p}); give the file as {arg}=..."
+            )
         return p
 
-    arf_path, rmf_path, bkg_path = linked("ANCRFILE"), linked("RESPFILE"), linked("BACKFILE")
+    def given_or_linked(value, key):
+        if value is None:
+            return linked(key)
+        p = Path(value)
+        if not p.exists():
+            raise FileNotFoundError(f"{path}: {key} given as {value!r}, which does not exist")
+        return p
+
+    arf_path = given_or_linked(arf, "ANCRFILE")
+    rmf_path = given_or_linked(rmf, "RESPFILE")
+    bkg_path = given_or_linked(bkg, "BACKFILE")
 
     # response
     if rmf_path is not None:
@@ -517,14 +536,12 @@ def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
         arrays["acceptance"] = pha["backscal"]
         arrays["acceptance_off"] = np.where(bad, 0.0, acc_off)
 
-    if group:
-        arrays, e_reco = _apply_grouping(arrays, pha["grouping"], e_reco)
-        axes["energy"] = e_reco
-
     if name is None:
         name = header.get("DSNAME") or (str(header["OBS_ID"]) if "OBS_ID" in header else path.stem)
     das = {k: as_dataarray(k, v, axes) for k, v in arrays.items()}
     data = build_dataset(das, name=str(name), gti=pha["gti"], livetime=livetime * u.s)
+    if group and np.any(pha["grouping"] == -1):
+        _attach_grouping(data, pha, path)
     # on-off data always give a SpectrumDatasetOnOff (a SpectrumDataset subclass, so the
     # dispatch's ``cls=SpectrumDataset`` is honoured); no background file gives a SpectrumDataset
     if bkg_path is None:
@@ -532,6 +549,16 @@ def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
     elif cls is None or not issubclass(cls, SpectrumDatasetOnOff):
         cls = SpectrumDatasetOnOff
     return cls.from_xarray(data, validate=False)
+
+
+def _attach_grouping(data, pha: dict, path: Path) -> None:
+    """The file's GROUPING and QUALITY as the ``group`` / ``quality`` coordinates (x-ray hook)."""
+    from ..grouping import set_grouping
+
+    try:
+        set_grouping(data, pha["grouping"], quality=pha["quality"])
+    except ValueError as exc:
+        raise OGIPError(f"{path}: {exc}") from exc
 
 
 def _apply_grouping(arrays: dict, grouping: np.ndarray, axis: MapAxis):
