@@ -310,3 +310,19 @@ def ignore_bad(ds: xr.Dataset) -> np.ndarray:
     if QUALITY in ds.coords:
         safe = safe & (np.asarray(ds.coords[QUALITY].values) == 0)
     return safe
+
+
+def _resample_stat_err(da: xr.DataArray, safe, group: xr.DataArray) -> xr.DataArray:
+    """Errors of merged bins add in quadrature (Sherpa's ``_sum_sq`` for grouped STAT_ERR)."""
+    from .ops.resample import _sum_safe
+
+    return np.sqrt(_sum_safe(da**2, safe, group))
+
+
+def _register_rules() -> None:
+    from .ops.resample import RESAMPLE_RULES
+
+    RESAMPLE_RULES.setdefault("stat_err", _resample_stat_err)
+
+
+_register_rules()

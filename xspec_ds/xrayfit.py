@@ -28,7 +28,8 @@ from .grouping import GROUP, group_reduce
 
 __all__ = ["StatType", "CHI2_TYPES", "active", "grouped_view", "n_fit_bins", "chi2_stat_array", "chi2_stat_gradient"]
 
-CHI2_TYPES = ("chi2datavar", "chi2gehrels")
+CHI2_TYPES = ("chi2datavar", "chi2gehrels", "chi2")
+"""``chi2`` uses the ``stat_err`` variable (the file's STAT_ERR, Sherpa's ``use_errors=True``)."""
 
 
 class StatType:
@@ -111,11 +112,21 @@ def _chi2_inputs(view):
     return data
 
 
-def _check_variance(view, data, mask):
+def _data_variance(view, data):
+    if view.stat_type == "chi2":
+        if "stat_err" not in view._data.variables:
+            raise ValueError(f"dataset {view.name!r}: stat_type 'chi2' needs a stat_err variable (STAT_ERR)")
+        err = np.asarray(view._data["stat_err"].values, dtype=np.float64)
+        d = data["counts"] - data.get("background", 0.0)
+        return d, err**2
     kind = "datavar" if view.stat_type == "chi2datavar" else "gehrels"
-    _, var = stats.chi2_data_variance(
+    return stats.chi2_data_variance(
         data["counts"], data.get("counts_off"), data.get("alpha"), data.get("background"), kind=kind
     )
+
+
+def _check_variance(view, data, mask):
+    _, var = _data_variance(view, data)
     bad = ~(var > 0) if mask is None else (~(var > 0) & mask)
     if np.any(bad):
         raise ValueError(
@@ -126,12 +137,12 @@ def _check_variance(view, data, mask):
 
 def chi2_stat_array(view) -> np.ndarray:
     """Chi-square per bin of an (already grouped) dataset view."""
-    value, _, _ = stats.CHI2_STATISTICS[view.stat_type]
     mu_sig = view._npred_signal_values()
     data = _chi2_inputs(view)
     if mu_sig is None:
         mu_sig = np.zeros_like(data["counts"])
-    return value(mu_sig, data)
+    d, var = _data_variance(view, data)
+    return stats.chi2(d, var, mu_sig)
 
 
 def chi2_stat_gradient(view, params) -> tuple[float, np.ndarray]:
@@ -141,15 +152,15 @@ def chi2_stat_gradient(view, params) -> tuple[float, np.ndarray]:
     (`stats.chi2_gradient_weights`); the model derivatives are each evaluator's analytic
     ``d npred_signal / d p``.
     """
-    value, grad_fn, _ = stats.CHI2_STATISTICS[view.stat_type]
     data = _chi2_inputs(view)
     mask = view._hot().mask
     _check_variance(view, data, mask)
     mu_sig = view._npred_signal_values()
     if mu_sig is None:
         mu_sig = np.zeros_like(data["counts"])
-    stat = value(mu_sig, data)
-    w = grad_fn(mu_sig, data)
+    d, var = _data_variance(view, data)
+    stat = stats.chi2(d, var, mu_sig)
+    w = stats.chi2_gradient_weights(d, var, mu_sig)
     if mask is not None:
         total = float(np.sum(stat, where=mask))
         w = np.where(mask, w, 0.0)
