@@ -326,3 +326,49 @@ def _register_rules() -> None:
 
 
 _register_rules()
+
+
+# ------------------------------------------------------------------------------------------
+# file round trips: a GROUPING table next to Gammapy's layout, OGIP GROUPING/QUALITY columns
+# ------------------------------------------------------------------------------------------
+def grouping_hdu(ds: xr.Dataset):
+    """A ``GROUPING`` binary table (OGIP flags, QUALITY, STAT_ERR per channel; header
+    ``STATTYPE``) for Gammapy's FITS layout, or None when the Dataset has none of these."""
+    from astropy.io import fits
+
+    cols = []
+    if GROUP in ds.coords:
+        cols.append(fits.Column("GROUPING", "I", array=labels_to_grouping(ds.coords[GROUP].values)))
+    if QUALITY in ds.coords:
+        cols.append(fits.Column("QUALITY", "I", array=np.asarray(ds.coords[QUALITY].values, np.int16)))
+    if "stat_err" in ds.variables:
+        cols.append(fits.Column("STAT_ERR", "D", array=np.asarray(ds["stat_err"].values, np.float64)))
+    stat_type = ds.attrs.get("stat_type")
+    if not cols and stat_type is None:
+        return None
+    if not cols:
+        cols.append(fits.Column("QUALITY", "I", array=np.zeros(ds.sizes["energy"], np.int16)))
+    hdu = fits.BinTableHDU.from_columns(cols, name="GROUPING")
+    if stat_type is not None:
+        hdu.header["STATTYPE"] = str(stat_type)
+    hdu.header["GROUPED"] = GROUP in ds.coords
+    return hdu
+
+
+def apply_grouping_hdu(ds: xr.Dataset, hdu, where: str = "") -> None:
+    """Inverse of `grouping_hdu` (in place)."""
+    names = [c.upper() for c in hdu.columns.names]
+    n = ds.sizes["energy"]
+    if len(hdu.data) != n:
+        raise ValueError(f"{where}: GROUPING table has {len(hdu.data)} rows but the spectrum has {n} channels")
+    quality = np.asarray(hdu.data["QUALITY"]) if "QUALITY" in names else None
+    if "GROUPING" in names and hdu.header.get("GROUPED", True):
+        set_grouping(ds, np.asarray(hdu.data["GROUPING"]), quality=quality)
+    elif quality is not None and "GROUPING" in names:
+        ds.coords[QUALITY] = ("energy", quality.astype(np.int64))
+    if "STAT_ERR" in names:
+        ds["stat_err"] = xr.Variable(
+            ("energy",), np.asarray(hdu.data["STAT_ERR"], np.float64), {"units": "", "long_name": "statistical error"}
+        )
+    if "STATTYPE" in hdu.header:
+        ds.attrs["stat_type"] = str(hdu.header["STATTYPE"])

@@ -861,6 +861,7 @@ def write_ogip(dataset, pha_filename, overwrite: bool = False) -> dict[str, Path
     counts = np.asarray(ds["counts"].values, dtype=np.float64)
     gti = dataset.gti
     pha = _pha_hdul(counts, quality, acc, lt, e_reco, extra, gti, "TOTAL")
+    _write_grouping(pha[1], ds, mask)  # x-ray hook: GROUPING and QUALITY of grouped data
     write_arf(targets["arf"], e_true, aeff, overwrite=overwrite)
     write_rmf(targets["rmf"], e_true, e_reco, edisp, overwrite=overwrite)
     if onoff:
@@ -873,6 +874,22 @@ def write_ogip(dataset, pha_filename, overwrite: bool = False) -> dict[str, Path
     with atomic_path(pha_path, overwrite=overwrite, suffix=".fits") as tmp:
         pha.writeto(tmp)
     return targets
+
+
+def _write_grouping(hdu, ds, mask: np.ndarray) -> None:
+    """Write the ``group``/``quality`` coordinates as OGIP GROUPING/QUALITY columns (in place)."""
+    from ..grouping import GROUP, QUALITY, labels_to_grouping
+
+    if GROUP not in ds.coords and QUALITY not in ds.coords:
+        return
+    if QUALITY in ds.coords:
+        q = np.asarray(ds.coords[QUALITY].values, np.int64)
+        hdu.data["QUALITY"][:] = np.where(mask, q, np.maximum(q, 1)).astype(np.int16)
+    if GROUP in ds.coords:
+        col = fits.Column("GROUPING", "I", array=labels_to_grouping(ds.coords[GROUP].values))
+        new = fits.BinTableHDU.from_columns(hdu.columns + fits.ColDefs([col]), header=hdu.header, name="SPECTRUM")
+        hdu.data = new.data
+        hdu.header.update(new.header)
 
 
 def is_ogip_pha(filename) -> bool:
