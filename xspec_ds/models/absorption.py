@@ -259,6 +259,8 @@ class AbsorbedSpectralModel(CompoundSpectralModel):
     (``integral of f dA/dp = integral of f A d ln A / dp``); the continuum's parameters fall back to
     the base class derivative (finite differences of the integral)."""
 
+    tag = ("AbsorbedSpectralModel",)
+
     def __init__(self, absorber, continuum, absorber_first: bool = True):
         import operator
 
@@ -280,3 +282,10 @@ class AbsorbedSpectralModel(CompoundSpectralModel):
             for j, k in enumerate(own):
                 out[k] = nodes.integrate(f * dlog[j])
         return out
+
+    @classmethod
+    def _from_dict(cls, data):
+        m1, m2 = SpectralModel.from_dict(data["model1"]), SpectralModel.from_dict(data["model2"])
+        if isinstance(m1, _AbsorptionMixin):
+            return cls(m1, m2, absorber_first=True)
+        return cls(m2, m1, absorber_first=False)
