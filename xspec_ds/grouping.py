@@ -89,7 +89,7 @@ def grouping_to_labels(grouping, n: int | None = None, where: str = "GROUPING") 
     if not np.all(np.isin(flags, (-1, 0, 1))):
         bad = np.flatnonzero(~np.isin(flags, (-1, 0, 1)))[0]
         raise ValueError(
-            f"{where}: invalid GROUPING value {flags[bad]!r} at channel index {bad}; OGIP allows +1 (start), "
+            f"{where}: invalid GROUPING value {int(flags[bad])} at channel index {bad}; OGIP allows +1 (start), "
             "-1 (continue) and 0 (no grouping)"
         )
     if flags[0] == -1:
