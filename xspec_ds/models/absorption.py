@@ -26,7 +26,7 @@ import astropy.units as u
 import numpy as np
 from astropy.io import fits
 
-from .quadrature import quadrature_nodes
+from .quadrature import QuadratureNodes, quadrature_nodes
 from .spectral import CompoundSpectralModel, SpectralModel, _energy_tev
 
 __all__ = [
@@ -74,8 +74,31 @@ def mm83_cross_section(energy_kev) -> np.ndarray:
     return (c[..., 0] + c[..., 1] * e + c[..., 2] * e * e) / (e * e * e) * 1e-24
 
 
+def edge_split_nodes(emin, emax, breaks) -> QuadratureNodes:
+    """Quadrature nodes for the bins ``[emin, emax]`` with every bin split at the ``breaks`` inside
+    it (discontinuities of the integrand, e.g. absorption edges), so that each Gauss-Legendre
+    piece integrates a smooth function. Vectorised: each bin gets ``m + 1`` pieces, ``m`` the
+    largest number of breaks in one bin, unused pieces having zero width (zero weights)."""
+    emin = np.asarray(emin, dtype=np.float64)
+    emax = np.asarray(emax, dtype=np.float64)
+    breaks = np.asarray(breaks, dtype=np.float64)
+    inside = (breaks > emin[..., None]) & (breaks < emax[..., None])
+    m = int(inside.sum(-1).max(initial=0))
+    if m == 0:
+        return quadrature_nodes(emin, emax)
+    cand = np.sort(np.where(inside, breaks, np.inf), axis=-1)[..., :m]
+    cand = np.where(np.isfinite(cand), cand, emax[..., None])
+    pts = np.concatenate([emin[..., None], cand, emax[..., None]], axis=-1)
+    nodes = quadrature_nodes(pts[..., :-1], pts[..., 1:])
+    shape = emin.shape + (-1,)
+    return QuadratureNodes(energy=nodes.energy.reshape(shape), weights=nodes.weights.reshape(shape))
+
+
 class _AbsorptionMixin:
     """Dimensionless factors; products with them get analytic absorber derivatives."""
+
+    _breaks_tev = np.zeros(0)
+    """Energies (TeV) where the factor is discontinuous: product integrals split bins there."""
 
     def __call__(self, energy) -> u.Quantity:
         return self._dnde(_energy_tev(energy)) * u.dimensionless_unscaled
@@ -114,6 +137,7 @@ class WabsNormSpectralModel(_AbsorptionMixin, SpectralModel):
 
     tag = ("WabsNormSpectralModel", "wabs")
     _parameter_specs = (("nh", 0.1, u.dimensionless_unscaled, {"min": 0.0}),)
+    _breaks_tev = MM83_EDGES_KEV[1:-1] / _KEV_PER_TEV  # the absorption edges
 
     def _sigma22(self, energy_tev):
         return mm83_cross_section(np.asarray(energy_tev) * _KEV_PER_TEV) * 1e22
@@ -268,9 +292,25 @@ class AbsorbedSpectralModel(CompoundSpectralModel):
         super().__init__(first, second, operator.mul)
         self.absorber = absorber
 
+    def _split_nodes(self, emin, emax) -> QuadratureNodes:
+        """Nodes split at the absorber's edges, cached per energy grid."""
+        emin = np.asarray(emin, dtype=np.float64)
+        emax = np.asarray(emax, dtype=np.float64)
+        key = (emin.shape, hash(emin.tobytes()), hash(emax.tobytes()))
+        cache = self.__dict__.setdefault("_node_cache", {})
+        if key not in cache:
+            if len(cache) > 8:
+                cache.clear()
+            cache[key] = edge_split_nodes(emin, emax, self.absorber._breaks_tev)
+        return cache[key]
+
+    def _integral(self, emin, emax, nodes=None):
+        """Bin integrals of the product on nodes split at the absorption edges (the ``nodes``
+        of a plain grid are not used: they straddle the edges, where the integrand jumps)."""
+        return self._split_nodes(emin, emax).integrate(self._dnde(self._split_nodes(emin, emax).energy))
+
     def _integral_deriv(self, emin, emax, params, nodes=None):
-        if nodes is None:
-            nodes = quadrature_nodes(emin, emax)
+        nodes = self._split_nodes(emin, emax)
         own = [k for k, p in enumerate(params) if any(p is q for q in self.absorber.parameters)]
         out = np.empty((len(params),) + np.shape(emin))
         others = [k for k in range(len(params)) if k not in own]
