@@ -320,7 +320,9 @@ def read_pha_table(filename) -> dict:
             str(header.get(k, "")).upper().replace(" ", "").replace("TYPE:2", "TYPE:II")
             for k in ("HDUCLAS3", "HDUCLAS4")
         ]
-        if "TYPE:II" in clas or "SPEC_NUM" in [c.upper() for c in hdu.columns.names]:
+        if any(t in c for c in clas for t in ("TYPE:II", "TYPEII", "PHA:II")) or "SPEC_NUM" in [
+            c.upper() for c in hdu.columns.names
+        ]:
             return _type2_single_row(path)  # x-ray hook: a one-row type II reads as type I
         names = [c.upper() for c in hdu.columns.names]
         n = len(hdu.data)
