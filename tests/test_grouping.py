@@ -340,3 +340,12 @@ def test_3c273_group_counts_and_absorbed_fit(c273):
     result = xs.Fit().run(c273)
     nh = c273.models.parameters["nh"]
     assert result.success and np.isfinite(nh.value) and np.isfinite(nh.error) and nh.error > 0
+
+
+def test_group_snr_is_group_counts_of_the_square(onoff):
+    other = onoff.copy()
+    onoff.group_snr(7)
+    other.group_counts(49)
+    np.testing.assert_array_equal(onoff.data.coords["group"].values, other.data.coords["group"].values)
+    with pytest.raises(ValueError, match="must be positive"):
+        onoff.group_snr(-1)

@@ -674,6 +674,14 @@ class SpectrumDataset:
         group_counts(self._data, n, tab_stops=tab_stops)
         self.reset_data_cache()
 
+    def group_snr(self, snr: float, tab_stops=None) -> None:
+        """Group channels (in place) to a signal-to-noise ratio of at least ``snr``, Sherpa's rule
+        with Poisson errors (`xspec_ds.grouping.group_snr`)."""
+        from .grouping import group_snr
+
+        group_snr(self._data, snr, tab_stops=tab_stops)
+        self.reset_data_cache()
+
     def group_min(self, n: float) -> None:
         """Alias of `group_counts` (grppha's ``group min``)."""
         self.group_counts(n)

@@ -48,6 +48,7 @@ __all__ = [
     "group_counts_flags",
     "group_counts",
     "group_min",
+    "group_snr",
     "ungroup",
     "overlap_mask",
     "notice",
@@ -227,6 +228,17 @@ def group_counts(ds: xr.Dataset, n: float, tab_stops=None) -> xr.Dataset:
     # keep the file's bad flags (1, 5); replace the grouping tool's flag 2
     q = np.where((old_q != 0) & (old_q != 2), old_q, quality)
     return set_grouping(ds, flags, quality=q)
+
+
+def group_snr(ds: xr.Dataset, snr: float, tab_stops=None) -> xr.Dataset:
+    """Group to a signal-to-noise ratio of at least ``snr`` per group (in place).
+
+    Sherpa's ``group_snr`` without an error column uses grplib's Poisson errors, so a group's
+    ratio is ``sum(N) / sqrt(sum(N)) = sqrt(sum(N))``: the rule is `group_counts` with ``snr**2``.
+    """
+    if not np.isfinite(snr) or snr <= 0:
+        raise ValueError(f"group_snr: the signal-to-noise ratio must be positive, got {snr}")
+    return group_counts(ds, float(snr) ** 2, tab_stops=tab_stops)
 
 
 def group_min(ds: xr.Dataset, n: float) -> xr.Dataset:

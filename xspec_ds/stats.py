@@ -245,11 +245,34 @@ def _chi2_fisher(kind):
     return fisher
 
 
+def _chi2_errors(data):
+    d = np.asarray(data["counts"], dtype=np.float64) - np.asarray(data.get("background", 0.0), dtype=np.float64)
+    return d, np.asarray(data["stat_err"], dtype=np.float64) ** 2
+
+
+def chi2_errors(mu_sig, data):
+    """Chi-square with the data's own errors ``data["stat_err"]`` (Sherpa's ``Chi2`` with
+    ``use_errors=True``; NET spectra such as Swift BAT's)."""
+    d, v = _chi2_errors(data)
+    return chi2(d, v, mu_sig)
+
+
+def _chi2_errors_grad(mu_sig, data):
+    d, v = _chi2_errors(data)
+    return chi2_gradient_weights(d, v, mu_sig)
+
+
+def _chi2_errors_fisher(mu_sig, data):
+    _, v = _chi2_errors(data)
+    return np.where(v > 0, 2.0 / np.where(v > 0, v, 1.0), 0.0) * np.ones_like(np.asarray(mu_sig, float))
+
+
 CHI2_STATISTICS = {
     "chi2datavar": (chi2datavar, _chi2_grad("datavar"), _chi2_fisher("datavar")),
     "chi2gehrels": (chi2gehrels, _chi2_grad("gehrels"), _chi2_fisher("gehrels")),
+    "chi2": (chi2_errors, _chi2_errors_grad, _chi2_errors_fisher),
 }
 """Chi-square statistics as ``name -> (value, grad, fisher)``, each ``f(mu_sig, data)`` with
 ``data`` a mapping holding ``counts`` and optionally ``counts_off`` + ``alpha`` or
-``background`` (the shared statistic-record interface: the engine's ``Statistic`` registry
+``background`` (and ``stat_err`` for ``chi2``) (the shared statistic-record interface: the engine's ``Statistic`` registry
 takes these three callables unchanged)."""
