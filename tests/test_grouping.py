@@ -35,6 +35,27 @@ SHERPA_GROUPED_WSTAT = [  # (index, amplitude [cm-2 s-1 keV-1]) -> WSTAT
 ]
 SHERPA_GROUPED_BEST = {"index": (1.929437, 0.056736), "amplitude": (1.841572e-04, 9.4754e-06)}  # levmar + covar
 
+# Sherpa 4.19.0 (built from its sdist in a separate venv), benchmarks/bench_sherpa_xray.py
+# (results/bench_sherpa_xray.txt): load_pha; ignore(); notice(0.5, 7); [group_counts(20)];
+# set_stat(...); [subtract() for chi2]; powlaw1d ref 1 keV; fit() (levmar) + covar().
+# name -> (group_counts n, stat_type, noticed groups, statistic at best fit, index, index error,
+#          amplitude [cm-2 s-1 keV-1], amplitude error)
+SHERPA_419 = {
+    "file-wstat": (None, "wstat", 42, 37.38111142856732, 1.9294365211811466, 0.056735822516164824,
+                   0.0001841572313245993, 9.475351343861672e-06),
+    "file-chi2datavar": (None, "chi2datavar", 42, 36.483185127716155, 1.9297809595382005, 0.05594194203545104,
+                         0.00017386011331120424, 9.050087613923022e-06),
+    "gc20-wstat": (20, "wstat", 32, 33.327836641149055, 1.9272262928866686, 0.056719382324726335,
+                   0.00018389061812956693, 9.470149465545207e-06),
+    "gc20-chi2gehrels": (20, "chi2gehrels", 32, 21.64432153036003, 1.92764214746548, 0.06903354316035931,
+                         0.00017500353752602753, 1.1197200764432807e-05),
+}  # fmt: skip
+# Sherpa's group starts (0-based channels) inside the noticed range after group_counts(20), and its
+# incomplete last group (QUALITY = 2): channels 463-675
+SHERPA_GC20_STARTS = [32, 41, 47, 51, 55, 58, 61, 66, 70, 75, 79, 87, 96, 104, 113, 123, 131, 137, 143, 152,
+                      159, 177, 191, 206, 232, 253, 272, 292, 329, 363, 404, 463]  # fmt: skip
+SHERPA_GC20_QUALITY2 = (463, 675)
+
 
 # ------------------------------------------------------------------------------------------------
 # OGIP flags <-> labels
@@ -349,3 +370,38 @@ def test_group_snr_is_group_counts_of_the_square(onoff):
     np.testing.assert_array_equal(onoff.data.coords["group"].values, other.data.coords["group"].values)
     with pytest.raises(ValueError, match="must be positive"):
         onoff.group_snr(-1)
+
+
+@needs_data
+@pytest.mark.parametrize("name", sorted(SHERPA_419))
+def test_3c273_matches_sherpa_419(name):
+    n_group, stat_type, n_bins, stat, index, index_err, ampl, ampl_err = SHERPA_419[name]
+    ds = xs.SpectrumDatasetOnOff.read(PHA)
+    ds.notice(0.5, 7)
+    if n_group:
+        ds.group_counts(n_group)
+    ds.stat_type = stat_type
+    ds.models = xs.PowerLawSpectralModel(index=index, amplitude=f"{ampl} cm-2 s-1 keV-1", reference="1 keV")
+    assert xrayfit.n_fit_bins(ds) == n_bins
+    np.testing.assert_allclose(ds.stat_sum(), stat, rtol=1e-6, atol=0)  # at Sherpa's best fit
+    pars = ds.models.parameters
+    pars["index"].value, pars["amplitude"].value = 2.0, 1e-4
+    result = xs.Fit().run(ds)
+    assert result.success and result.dof == n_bins - 2
+    assert abs(pars["index"].value - index) <= 0.01 * index_err
+    assert abs(pars["amplitude"].value - ampl) <= 0.01 * ampl_err
+    np.testing.assert_allclose(pars["index"].error, index_err, rtol=0.02)
+    np.testing.assert_allclose(pars["amplitude"].error, ampl_err, rtol=0.02)
+
+
+@needs_data
+def test_3c273_group_counts_equals_sherpa_grouping():
+    ds = xs.SpectrumDatasetOnOff.read(PHA)
+    ds.notice(0.5, 7)
+    ds.group_counts(20)
+    labels = ds.data.coords["group"].values
+    starts = np.flatnonzero(np.r_[True, np.diff(labels) != 0])
+    noticed = ds.mask_fit.values
+    assert [int(s) for s in starts if noticed[s]] == SHERPA_GC20_STARTS
+    q2 = np.flatnonzero(ds.data.coords["quality"].values == 2)
+    assert (q2[0], q2[-1]) == SHERPA_GC20_QUALITY2 and q2.size == q2[-1] - q2[0] + 1
