@@ -1,7 +1,8 @@
 """Grouping, notice/ignore and the chi-square statistics (xspec_ds.grouping, xspec_ds.xrayfit).
 
-Sherpa's figures for 3C 273 are constants copied from ``benchmarks/results/bench_sherpa_3c273.txt``
-(Sherpa 4.19.0, produced by ``benchmarks/bench_sherpa_3c273.py``); Sherpa is never imported here.
+Sherpa's figures for 3C 273 are constants copied from ``benchmarks/results/bench_sherpa_3c273.txt`` and
+``bench_sherpa_xray.txt`` (Sherpa 4.19.0, produced by the scripts of the same names); Sherpa is never
+imported here.
 """
 
 from __future__ import annotations
