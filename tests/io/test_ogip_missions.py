@@ -154,3 +154,31 @@ def test_type_ii_with_several_rows_is_not_a_single_spectrum():
         xs.SpectrumDataset.read(
             GBM / "glg_cspec_n3_bn080916009_v01.pha", rmf=str(GBM / "glg_cspec_n3_bn080916009_v00.rsp2")
         )
+
+
+# Sherpa 4.19.0, benchmarks/bench_sherpa_missions.py (results/bench_sherpa_missions.txt): powlaw1d
+# (gamma 1.8, ampl 0.01, ref 100 keV) folded by DataPHA.eval_model, ungrouped, unfiltered:
+# set -> (sum over channels, channel 40, channel 70)
+SHERPA_FOLDED = {
+    "ogip_powerlaw": (41325.18228385762, 74.16398747973669, 34.95317409563699),
+    "swift-xrt": (1856904.055151429, 12787.467870480921, 9846.524066147296),
+    "swift-bat": (6.885256493365603, 0.028128309735827927, 0.0023599132415201706),
+}
+FOLDED_SETS = {
+    "ogip_powerlaw": (M / "ogip_powerlaw.pha", {"bkg": M / "ogip_powerlaw.bak"}),
+    "swift-xrt": TYPE_I["swift-xrt"],
+    "swift-bat": (M / "swift-bat" / "gbm_bat_joint_BAT.pha", {"rmf": M / "swift-bat" / "gbm_bat_joint_BAT.rsp"}),
+}
+
+
+@needs_data
+@pytest.mark.parametrize("key", sorted(SHERPA_FOLDED))
+def test_folded_counts_match_sherpa(key):
+    pha, kw = FOLDED_SETS[key]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = xs.SpectrumDataset.read(pha, group=False, **{k: str(v) for k, v in kw.items()})
+    ds.models = xs.PowerLawSpectralModel(index=1.8, amplitude="0.01 cm-2 s-1 keV-1", reference="100 keV")
+    npred = ds.npred_signal().values
+    total, ch40, ch70 = SHERPA_FOLDED[key]
+    np.testing.assert_allclose([npred.sum(), npred[40], npred[70]], [total, ch40, ch70], rtol=1e-10, atol=0)
