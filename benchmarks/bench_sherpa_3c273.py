@@ -6,8 +6,8 @@ background ``3c273_bg.pi`` its header names): a power law with reference energy 
 ``PowerLawSpectralModel(reference="1 keV")`` with the amplitude given in ``cm-2 s-1 keV-1``,
 the same quantity), WSTAT with the background file, channels noticed in 0.5-7 keV. It is done
 twice: with the file's ``GROUPING`` column applied (Sherpa groups by default; xspec_ds
-``SpectrumDatasetOnOff.read(path, group=True)``) and ungrouped (Sherpa ``ui.ungroup()``;
-xspec_ds ``group=False``).
+``SpectrumDatasetOnOff.read(path)``, grouped by default since issue 13) and ungrouped (Sherpa
+``ui.ungroup()``; xspec_ds ``group=False``).
 
 Selections. Sherpa's ``notice(0.5, 7)`` keeps every channel (or group) whose energy range
 overlaps [0.5, 7] keV (the channels containing 0.5 and 7 keV are in); for grouped data it keeps
@@ -188,7 +188,9 @@ def xspec_part(path: str, repeats: int, fit_repeats: int) -> dict:
         )
         ds.models = model
         pi, pa = model.parameters["index"], model.parameters["amplitude"]
-        mask = np.asarray(ds.mask.values, bool)
+        from xspec_ds.xrayfit import grouped_view  # grouped files are fitted on their groups
+
+        mask = np.asarray(grouped_view(ds).mask.values, bool)
         res = {"n_bins": int(mask.sum()), "n_total": int(mask.size), "mask": np.flatnonzero(mask).tolist()}
 
         def set_pars(index, ampl):

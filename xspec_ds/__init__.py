@@ -14,6 +14,7 @@ from .models import (
     BrokenPowerLawSpectralModel,
     CompoundSpectralModel,
     ConstantSpectralModel,
+    EBLAbsorptionNormSpectralModel,
     ExpCutoffPowerLawSpectralModel,
     FoVBackgroundModel,
     LogParabolaSpectralModel,
@@ -28,6 +29,7 @@ from .models import (
     SmoothBrokenPowerLawSpectralModel,
     SpectralModel,
     TemplateSpectralModel,
+    WabsNormSpectralModel,
 )
 from .onoff import SpectrumDatasetOnOff
 from .ops.stack import stack  # xs.stack: many datasets in one vectorised reduction
@@ -61,6 +63,8 @@ __all__ = [
     "ScaleSpectralModel",
     "CompoundSpectralModel",
     "PowerLawNormSpectralModel",
+    "WabsNormSpectralModel",
+    "EBLAbsorptionNormSpectralModel",
     "SkyModel",
     "FoVBackgroundModel",
     "Models",

@@ -14,7 +14,7 @@ import astropy.units as u
 import numpy as np
 import xarray as xr
 
-from . import forward, stats
+from . import forward, stats, xrayfit
 from .axes import MapAxis, SpectrumGeom, axis_from_dataset, overlap_matrix
 from .containers import as_dataarray, build_dataset, table_from_text, validate_dataset
 from .gti import GTI
@@ -156,7 +156,7 @@ class SpectrumDataset:
     ('energy',)
     """
 
-    stat_type = "cash"
+    stat_type = xrayfit.StatType("cash")  # settable to a chi2 type (xspec_ds.xrayfit)
     tag = "SpectrumDataset"
     psf = None
     mask_safe_psf = None
@@ -198,6 +198,7 @@ class SpectrumDataset:
         self._cache = None
         self._evaluators = {}
         self._models = Models()
+        self._xray_view = None
 
     @classmethod
     def from_xarray(cls, data: xr.Dataset, models=None, validate: bool = True) -> "SpectrumDataset":
@@ -259,6 +260,7 @@ class SpectrumDataset:
         """Drop cached arrays and evaluators (they are rebuilt on next use)."""
         self._cache = None
         self._evaluators = {}
+        self._xray_view = None
 
     @property
     def name(self) -> str:
@@ -469,11 +471,15 @@ class SpectrumDataset:
         return forward.npred_total(signal, bkg)
 
     def npred(self) -> xr.DataArray:
-        """Predicted source and background counts."""
+        """Predicted source and background counts (per group when grouped)."""
+        if xrayfit.active(self) and (view := xrayfit.grouped_view(self)) is not self:  # x-ray hook
+            return view.npred()
         return self._as_dataarray(self._npred_values(), "npred")
 
     def npred_signal(self, model=None) -> xr.DataArray:
         """Predicted signal counts of all sky models, or of ``model`` (a SkyModel or its name)."""
+        if xrayfit.active(self) and (view := xrayfit.grouped_view(self)) is not self:  # x-ray hook
+            return view.npred_signal(model)
         values = self._npred_signal_values(model)
         if values is None:
             values = np.zeros(self._energy_axis.nbin)
@@ -481,6 +487,8 @@ class SpectrumDataset:
 
     def npred_background(self) -> xr.DataArray:
         """Predicted background counts (the background array, scaled by a FoVBackgroundModel if any)."""
+        if xrayfit.active(self) and (view := xrayfit.grouped_view(self)) is not self:  # x-ray hook
+            return view.npred_background()
         values = self._npred_background_values()
         return self._as_dataarray(np.zeros(self._energy_axis.nbin) if values is None else values, "npred_background")
 
@@ -499,7 +507,10 @@ class SpectrumDataset:
         return stats.cash(hot.counts, self._npred_values())
 
     def stat_array(self) -> xr.DataArray:
-        """Cash statistic per reco bin (``stats.cash``)."""
+        """Cash statistic per reco bin (``stats.cash``); per group, or chi2, per `xrayfit`."""
+        if xrayfit.active(self):  # x-ray hook: grouped data / chi2 statistics
+            view = xrayfit.grouped_view(self)
+            return view._as_dataarray(xrayfit.stat_array(self), "stat_array")
         return self._as_dataarray(self._stat_array_values(), "stat_array")
 
     def stat_sum(self) -> float:
@@ -510,6 +521,8 @@ class SpectrumDataset:
         mask (`xspec_ds.validation.check_stat_inputs`)."""
         from .validation import check_stat_inputs
 
+        if xrayfit.active(self):  # x-ray hook: grouped data / chi2 statistics
+            return xrayfit.stat_sum(self)
         hot = self._hot()
         mask = hot.mask
         check_stat_inputs(self, hot, mask)
@@ -527,6 +540,8 @@ class SpectrumDataset:
         ``dC/dp = sum_j mask_j dC/dmu_j dmu_j/dp`` with ``dC/dmu = 2 (1 - n/mu)``; parameters not
         used by this dataset get 0.
         """
+        if xrayfit.active(self):  # x-ray hook: grouped data / chi2 statistics
+            return xrayfit.stat_gradient(self, params)
         hot = self._hot()
         index = {id(p): k for k, p in enumerate(params)}
         flux, dflux = None, []
@@ -587,7 +602,9 @@ class SpectrumDataset:
 
     def residuals(self, method: str = "diff") -> xr.DataArray:
         """Residuals ``counts - npred``, divided by ``npred`` or ``sqrt(npred)`` per ``method``;
-        NaN outside `mask` (as Gammapy's ``residuals``)."""
+        NaN outside `mask` (as Gammapy's ``residuals``). Per group when grouped."""
+        if xrayfit.active(self) and (view := xrayfit.grouped_view(self)) is not self:  # x-ray hook
+            return view.residuals(method)
         values = _compute_residuals(np.asarray(self.counts.values), self._npred_values(), method)
         mask = self._hot().mask
         if mask is not None:
@@ -687,6 +704,47 @@ class SpectrumDataset:
         from .ops.resample import to_image
 
         return self._derived(to_image(self._data), name)
+
+    # x-ray grouping and filters (issue 13): thin delegations to xspec_ds.grouping ------------------
+    def group_counts(self, n: float, tab_stops=None) -> None:
+        """Group channels (in place) to at least ``n`` counts per group, Sherpa's rule
+        (`xspec_ds.grouping.group_counts`; channels outside ``mask_fit`` are not grouped)."""
+        from .grouping import group_counts
+
+        group_counts(self._data, n, tab_stops=tab_stops)
+        self.reset_data_cache()
+
+    def group_snr(self, snr: float, tab_stops=None) -> None:
+        """Group channels (in place) to a signal-to-noise ratio of at least ``snr``, Sherpa's rule
+        with Poisson errors (`xspec_ds.grouping.group_snr`)."""
+        from .grouping import group_snr
+
+        group_snr(self._data, snr, tab_stops=tab_stops)
+        self.reset_data_cache()
+
+    def group_min(self, n: float) -> None:
+        """Alias of `group_counts` (grppha's ``group min``)."""
+        self.group_counts(n)
+
+    def ungroup(self) -> None:
+        """Fit channel by channel again (in place); the filter is kept."""
+        from .grouping import ungroup
+
+        ungroup(self._data)
+        self.reset_data_cache()
+
+    def notice(self, lo=None, hi=None) -> None:
+        """Add the channels (groups) overlapping ``(lo, hi)`` to ``mask_fit`` (Sherpa's ``notice``;
+        bounds are Quantities, strings or numbers in keV; no bounds: notice everything)."""
+        from .grouping import notice
+
+        self.mask_fit = notice(self._data, lo, hi)
+
+    def ignore(self, lo=None, hi=None) -> None:
+        """Remove the channels (groups) overlapping ``(lo, hi)`` from ``mask_fit`` (Sherpa's ``ignore``)."""
+        from .grouping import ignore
+
+        self.mask_fit = ignore(self._data, lo, hi)
 
     # end of label operations ------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import astropy.units as u
 import numpy as np
 import xarray as xr
 
-from . import forward, stats
+from . import forward, stats, xrayfit
 from .dataset import SpectrumDataset, _variable_property, get_random_state
 
 __all__ = ["SpectrumDatasetOnOff", "wstat_gradient_weights"]
@@ -128,7 +128,7 @@ class SpectrumDatasetOnOff(SpectrumDataset):
     'wstat'
     """
 
-    stat_type = "wstat"
+    stat_type = xrayfit.StatType("wstat")  # settable to a chi2 type (xspec_ds.xrayfit)
     tag = "SpectrumDatasetOnOff"
 
     def __init__(
@@ -252,6 +252,8 @@ class SpectrumDatasetOnOff(SpectrumDataset):
 
     def stat_array(self) -> xr.DataArray:
         """WSTAT per reco bin (`stats.wstat`, with Gammapy's goodness-of-fit terms)."""
+        if xrayfit.active(self):  # x-ray hook: grouped data / chi2 statistics
+            return SpectrumDataset.stat_array(self)
         return self._as_dataarray(self._stat_array_values(), "stat_array")
 
     def _grid_key(self, hot) -> int:
@@ -303,6 +305,8 @@ class SpectrumDatasetOnOff(SpectrumDataset):
         With a sparse dispersion kernel and a mask, the sums run over the masked reco bins and
         the true bins feeding them only (`_FitRestriction`); the result is the same.
         """
+        if xrayfit.active(self):  # x-ray hook: grouped data / chi2 statistics
+            return xrayfit.stat_gradient(self, params)
         hot = self._require("the WSTAT statistic")
         if hot.n_on is None:
             raise ValueError(f"dataset {self.name!r} has no counts: cannot compute the statistic")

@@ -67,6 +67,13 @@ SED_LABELS = {"dnde": "dN/dE", "e2dnde": "E$^2$ dN/dE"}
 
 
 # helpers -----------------------------------------------------------------------------------------
+def _grouped(dataset):
+    """The dataset as fitted: per group for grouped X-ray spectra (`xspec_ds.xrayfit.grouped_view`)."""
+    from .xrayfit import grouped_view
+
+    return grouped_view(dataset) if hasattr(dataset, "_data") else dataset
+
+
 def _get_ax(ax: Axes | None) -> Axes:
     return plt.gca() if ax is None else ax
 
@@ -206,6 +213,7 @@ def plot_counts(
     -------
     ax : `matplotlib.axes.Axes`
     """
+    dataset = _grouped(dataset)  # x-ray: grouped spectra are shown per group
     ax = _get_ax(ax)
     lo, hi, _, unit = _edges(dataset)
     plot_masks(dataset, ax=ax)
@@ -251,6 +259,7 @@ def plot_excess(
     -------
     ax : `matplotlib.axes.Axes`
     """
+    dataset = _grouped(dataset)  # x-ray: grouped spectra are shown per group
     ax = _get_ax(ax)
     lo, hi, x, unit = _edges(dataset)
     mask = _mask_values(dataset)
@@ -292,6 +301,7 @@ def plot_residuals(dataset, ax: Axes | None = None, method: str = "diff", **kwar
     """
     if method not in RESIDUAL_LABELS:
         raise ValueError(f"invalid residuals method {method!r}; use one of {sorted(RESIDUAL_LABELS)}")
+    dataset = _grouped(dataset)  # x-ray: grouped spectra are shown per group
     ax = _get_ax(ax)
     lo, hi, x, unit = _edges(dataset)
     mask = _mask_values(dataset)

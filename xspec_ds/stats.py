@@ -151,3 +151,128 @@ def cash_sqrt_ts(n_on, mu_bkg):
     n_on, mu_bkg = np.asarray(n_on, dtype=np.float64), np.asarray(mu_bkg, dtype=np.float64)
     ts = cash(n_on, mu_bkg) - cash(n_on, n_on)
     return np.sign(n_on - mu_bkg) * np.sqrt(np.clip(ts, 0, None))
+
+
+# ------------------------------------------------------------------------------------------
+# chi-square statistics (issue 13, x-ray helper). Appended: the functions above are unchanged.
+# ------------------------------------------------------------------------------------------
+def chi2_data_variance(n_on, n_off=None, alpha=None, background=None, kind: str = "datavar"):
+    r"""Background-subtracted data and its variance for Sherpa's chi-square statistics.
+
+    Sherpa (``sherpa.stats.Chi2DataVar`` / ``Chi2Gehrels`` with ``subtract()``; CIAO "Sherpa
+    statistics" pages) computes the error of each (grouped) bin from its counts ``N``:
+
+    - ``datavar``: ``sigma^2 = N``;
+    - ``gehrels``: ``sigma = 1 + sqrt(N + 0.75)`` (Gehrels 1986, ApJ 303, 336, eq. 7, the
+      84 % upper limit approximation).
+
+    With an off measurement the data are ``d = n_on - alpha n_off`` and the variance is
+    ``sigma_on^2 + alpha^2 sigma_off^2`` (Sherpa's ``DataPHA.get_staterror`` after
+    ``subtract()``; ``alpha`` is the background scaling, BACKSCAL x EXPOSURE x AREASCAL ratio).
+    With a known ``background`` array (no uncertainty) ``d = n_on - background`` and the variance
+    is that of ``n_on``.
+
+    Returns
+    -------
+    (data, variance) : tuple of numpy.ndarray
+    """
+    n_on = np.asarray(n_on, dtype=np.float64)
+
+    def var(n):
+        if kind == "datavar":
+            return n
+        if kind == "gehrels":
+            return (1.0 + np.sqrt(n + 0.75)) ** 2
+        raise ValueError(f"unknown chi2 variance {kind!r}; use 'datavar' or 'gehrels'")
+
+    data, variance = n_on, var(n_on)
+    if n_off is not None and alpha is not None:
+        n_off = np.asarray(n_off, dtype=np.float64)
+        alpha = np.asarray(alpha, dtype=np.float64)
+        data = n_on - alpha * n_off
+        variance = variance + alpha**2 * var(n_off)
+    elif background is not None:
+        data = n_on - np.asarray(background, dtype=np.float64)
+    return data, variance
+
+
+def chi2(data, variance, mu_sig):
+    r"""Chi-square per bin ``(d - mu)^2 / sigma^2`` (Sherpa's ``Chi2``; NaN where sigma^2 <= 0)."""
+    data, variance, mu_sig = (np.asarray(x, dtype=np.float64) for x in (data, variance, mu_sig))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(variance > 0, (data - mu_sig) ** 2 / variance, np.nan)
+
+
+def chi2_gradient_weights(data, variance, mu_sig):
+    """``d chi2 / d mu = -2 (d - mu) / sigma^2`` per bin (0 where sigma^2 <= 0)."""
+    data, variance, mu_sig = (np.asarray(x, dtype=np.float64) for x in (data, variance, mu_sig))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(variance > 0, -2.0 * (data - mu_sig) / variance, 0.0)
+
+
+def _chi2_from_mapping(data, kind):
+    n_off = data.get("counts_off")
+    alpha = data.get("alpha")
+    return chi2_data_variance(data["counts"], n_off, alpha, data.get("background"), kind=kind)
+
+
+def chi2datavar(mu_sig, data):
+    """Sherpa's ``chi2datavar`` per bin: variance = counts (on and scaled off), background subtracted."""
+    d, v = _chi2_from_mapping(data, "datavar")
+    return chi2(d, v, mu_sig)
+
+
+def chi2gehrels(mu_sig, data):
+    """Sherpa's ``chi2gehrels`` per bin: ``sigma = 1 + sqrt(N + 0.75)``, background subtracted."""
+    d, v = _chi2_from_mapping(data, "gehrels")
+    return chi2(d, v, mu_sig)
+
+
+def _chi2_grad(kind):
+    def grad(mu_sig, data):
+        d, v = _chi2_from_mapping(data, kind)
+        return chi2_gradient_weights(d, v, mu_sig)
+
+    return grad
+
+
+def _chi2_fisher(kind):
+    def fisher(mu_sig, data):
+        _, v = _chi2_from_mapping(data, kind)
+        with np.errstate(divide="ignore"):
+            return np.where(v > 0, 2.0 / np.where(v > 0, v, 1.0), 0.0) * np.ones_like(np.asarray(mu_sig, float))
+
+    return fisher
+
+
+def _chi2_errors(data):
+    d = np.asarray(data["counts"], dtype=np.float64) - np.asarray(data.get("background", 0.0), dtype=np.float64)
+    return d, np.asarray(data["stat_err"], dtype=np.float64) ** 2
+
+
+def chi2_errors(mu_sig, data):
+    """Chi-square with the data's own errors ``data["stat_err"]`` (Sherpa's ``Chi2`` with
+    ``use_errors=True``; NET spectra such as Swift BAT's)."""
+    d, v = _chi2_errors(data)
+    return chi2(d, v, mu_sig)
+
+
+def _chi2_errors_grad(mu_sig, data):
+    d, v = _chi2_errors(data)
+    return chi2_gradient_weights(d, v, mu_sig)
+
+
+def _chi2_errors_fisher(mu_sig, data):
+    _, v = _chi2_errors(data)
+    return np.where(v > 0, 2.0 / np.where(v > 0, v, 1.0), 0.0) * np.ones_like(np.asarray(mu_sig, float))
+
+
+CHI2_STATISTICS = {
+    "chi2datavar": (chi2datavar, _chi2_grad("datavar"), _chi2_fisher("datavar")),
+    "chi2gehrels": (chi2gehrels, _chi2_grad("gehrels"), _chi2_fisher("gehrels")),
+    "chi2": (chi2_errors, _chi2_errors_grad, _chi2_errors_fisher),
+}
+"""Chi-square statistics as ``name -> (value, grad, fisher)``, each ``f(mu_sig, data)`` with
+``data`` a mapping holding ``counts`` and optionally ``counts_off`` + ``alpha`` or
+``background`` (and ``stat_err`` for ``chi2``) (the shared statistic-record interface: the engine's ``Statistic`` registry
+takes these three callables unchanged)."""

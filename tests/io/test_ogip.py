@@ -79,7 +79,7 @@ def test_read_matches_gammapy(pha):
 @needs_data
 def test_read_3c273():
     pha = XRAY / "3c273.pi"
-    ds = read_pha(pha)
+    ds = read_pha(pha, group=False)
     hdr, tab = _table(pha)
     bhdr, btab = _table(XRAY / "3c273_bg.pi")
     np.testing.assert_array_equal(ds.counts.values, tab["COUNTS"])
@@ -90,8 +90,14 @@ def test_read_3c273():
     assert ds.data.sizes["energy"] == 1024 and ds.data.sizes["gti"] > 0
     with fits.open(XRAY / "3c273.rmf") as h:
         assert ds.data.sizes["energy_true"] == len(h["MATRIX"].data)
-    # GROUPING: +1 starts a group; counts are conserved
-    grouped = read_pha(pha, group=True)
+    # GROUPING (read by default): a group label on the channels; the fit runs on its reduction,
+    # where +1 starts a group and counts are conserved
+    from xspec_ds.grouping import group_reduce
+
+    labelled = read_pha(pha)
+    assert labelled.data.sizes["energy"] == 1024
+    np.testing.assert_array_equal(labelled.data.coords["group"].values, np.cumsum(tab["GROUPING"] == 1) - 1)
+    grouped = xs.SpectrumDatasetOnOff.from_xarray(group_reduce(labelled.data))
     assert grouped.data.sizes["energy"] == int(np.sum(tab["GROUPING"] == 1))
     assert grouped.counts.values.sum() == tab["COUNTS"].sum()
     assert grouped.counts_off.values.sum() == btab["COUNTS"].sum()

@@ -133,6 +133,21 @@ class FitResult:
     optimize_result: OptimizeResult
     covariance_result: CovarianceResult | None
     models: object = None
+    n_bins: int | None = None
+    """Number of bins (groups of grouped spectra) summed in the statistic, over all datasets."""
+
+    @property
+    def dof(self) -> int | None:
+        """Degrees of freedom: ``n_bins`` minus the number of free parameters (Sherpa's ``dof``)."""
+        if self.n_bins is None:
+            return None
+        return self.n_bins - len(self.optimize_result.parameters)
+
+    @property
+    def reduced_stat(self) -> float:
+        """``total_stat / dof`` (Sherpa's ``rstat``; NaN when dof <= 0)."""
+        dof = self.dof
+        return self.total_stat / dof if dof else float("nan")
 
     @property
     def success(self) -> bool:
@@ -231,7 +246,9 @@ class Fit:
             _cov.invalidate_errors(
                 list(opt.parameters), datasets.models, f"optimization failed ({opt.backend_message})"
             )
-        return FitResult(opt, cov, models=datasets.models)
+        from ..xrayfit import n_fit_bins  # x-ray hook: bins (groups) in the statistic, for dof
+
+        return FitResult(opt, cov, models=datasets.models, n_bins=sum(n_fit_bins(d) for d in datasets))
 
     def _free(self, datasets: Datasets) -> list[Parameter]:
         params = [p for p in datasets.parameters if not p.frozen]

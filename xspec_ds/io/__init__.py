@@ -151,7 +151,12 @@ def _accepts_cls(func) -> bool:
 
 
 def open_dataset(path, chunks=None, **kwargs):
-    """Lazy (dask) `xarray.Dataset` of one file; see `xspec_ds.io.lazy.open_dataset`."""
+    """Lazy (dask) `xarray.Dataset` of one file; see `xspec_ds.io.lazy.open_dataset`. An OGIP PHA type II
+    file gives one ``obs`` per row (`xspec_ds.io.ogip2.open_pha2`, keywords ``bkg``, ``arf``, ``rmf``)."""
+    from .ogip2 import is_pha2, open_pha2
+
+    if is_pha2(path):  # x-ray hook: OGIP PHA type II -> obs-dimensioned Dataset (kwargs: bkg, arf, rmf)
+        return open_pha2(path, chunks=chunks, **kwargs)
     from .lazy import open_dataset as _open
 
     return _open(path, chunks=chunks, **kwargs)

@@ -177,6 +177,11 @@ def to_hdulist(dataset) -> fits.HDUList:
     text = ds.attrs.get("meta_table")
     if text:
         hdus.append(fits.BinTableHDU(table_from_text(text), name="META_TABLE"))
+    from ..grouping import grouping_hdu  # x-ray hook: GROUPING/QUALITY/STAT_ERR and stat_type
+
+    extra = grouping_hdu(ds)
+    if extra is not None:
+        hdus.append(extra)
     return fits.HDUList(hdus)
 
 
@@ -323,6 +328,10 @@ def from_hdulist(cls, hdulist: fits.HDUList, name: str | None = None, source: st
         from ..models import make_name
 
         data.attrs["name"] = make_name()
+    if "GROUPING" in hdulist:  # x-ray hook
+        from ..grouping import apply_grouping_hdu
+
+        apply_grouping_hdu(data, hdulist["GROUPING"], where)
     return cls.from_xarray(data, validate=False)
 
 

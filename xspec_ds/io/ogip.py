@@ -205,12 +205,13 @@ def _rows(col, n_rows: int, lengths: np.ndarray) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def read_rmf(filename) -> tuple[MapAxis, MapAxis, np.ndarray, np.ndarray | None]:
+def read_rmf(filename, index: int = 0) -> tuple[MapAxis, MapAxis, np.ndarray, np.ndarray | None]:
     """Read an OGIP RMF (CAL/GEN/92-002 ``MATRIX`` + ``EBOUNDS``) into a dense matrix.
 
     Rows are decompressed from the ``N_GRP``/``F_CHAN``/``N_CHAN`` groups in one vectorised
     scatter (no loop over groups). The first channel is ``TLMIN`` of ``F_CHAN`` if given,
-    else the first ``EBOUNDS`` channel.
+    else the first ``EBOUNDS`` channel. ``index`` picks the matrix of a file holding several
+    (an RSP2, e.g. Fermi GBM: one ``SPECRESP MATRIX`` per time interval); default the first.
 
     Returns
     -------
@@ -226,6 +227,11 @@ def read_rmf(filename) -> tuple[MapAxis, MapAxis, np.ndarray, np.ndarray | None]
     path = Path(filename)
     with _open(path) as hdul:
         hdu = _find_hdu(hdul, path, ("MATRIX", "SPECRESP MATRIX"), ("RSP_MATRIX",))
+        if index:  # x-ray hook: the index-th matrix of an RSP2
+            mats = [h for h in hdul[1:] if h.name.upper() in ("MATRIX", "SPECRESP MATRIX")]
+            if not 0 <= index < len(mats):
+                raise OGIPError(f"{path}: matrix index {index} requested but the file has {len(mats)} matrices")
+            hdu = mats[index]
         names = [c.upper() for c in hdu.columns.names]
         for col in ("ENERG_LO", "ENERG_HI", "N_GRP", "F_CHAN", "N_CHAN", "MATRIX"):
             if col not in names:
@@ -234,6 +240,7 @@ def read_rmf(filename) -> tuple[MapAxis, MapAxis, np.ndarray, np.ndarray | None]
         chan, e_reco = _ebounds(eb, path)
         e_true = _true_axis(hdu, path, "RMF")
         first = _tlmin(hdu, "F_CHAN")
+        no_tlmin = first is None
         if first is None:
             first = int(chan[0]) if chan.size else 1
         n_true = len(hdu.data)
@@ -251,6 +258,11 @@ def read_rmf(filename) -> tuple[MapAxis, MapAxis, np.ndarray, np.ndarray | None]
     if values.size != n_ch.sum():
         raise OGIPError(f"{path}: MATRIX has {values.size} elements but N_CHAN sums to {n_ch.sum()}")
     start = f_chan - first
+    if no_tlmin and first == 0 and (np.any(start + n_ch > n_chan)) and f_chan.size and f_chan.min() >= 1:
+        # F_CHAN without TLMIN defaults to 1 (CAL/GEN/92-002), e.g. Fermi GBM RSP2 files whose
+        # EBOUNDS count from 0 while F_CHAN counts from 1
+        first = 1
+        start = f_chan - first
     if np.any(start < 0) or np.any(start + n_ch > n_chan):
         raise OGIPError(
             f"{path}: F_CHAN/N_CHAN groups address channels outside 0..{n_chan - 1} (first channel {first})"
@@ -308,8 +320,10 @@ def read_pha_table(filename) -> dict:
             str(header.get(k, "")).upper().replace(" ", "").replace("TYPE:2", "TYPE:II")
             for k in ("HDUCLAS3", "HDUCLAS4")
         ]
-        if "TYPE:II" in clas or "SPEC_NUM" in [c.upper() for c in hdu.columns.names]:
-            raise OGIPError(f"{path}: a type-II PHA file (several spectra); only type I is supported")
+        if any(t in c for c in clas for t in ("TYPE:II", "TYPEII", "PHA:II")) or "SPEC_NUM" in [
+            c.upper() for c in hdu.columns.names
+        ]:
+            return _type2_single_row(path)  # x-ray hook: a one-row type II reads as type I
         names = [c.upper() for c in hdu.columns.names]
         n = len(hdu.data)
         if "CHANNEL" not in names:
@@ -329,6 +343,9 @@ def read_pha_table(filename) -> dict:
         grouping = _column_or_key(hdu, "GROUPING", n, 0).astype(np.int64)
         backscal = _column_or_key(hdu, "BACKSCAL", n, 1.0).astype(np.float64)
         areascal = _column_or_key(hdu, "AREASCAL", n, 1.0).astype(np.float64)
+        stat_err = _column_or_key(hdu, "STAT_ERR", n)  # x-ray hook: errors of NET (non-Poisson) spectra
+        if stat_err is not None:
+            stat_err = stat_err.astype(np.float64) * (exposure if "COUNTS" not in names else 1.0)
         first = _tlmin(hdu, "CHANNEL")
         ebounds = None
         eb_hdu = next((h for h in hdul[1:] if h.name.upper() == "EBOUNDS"), None)
@@ -354,9 +371,41 @@ def read_pha_table(filename) -> dict:
         "grouping": grouping[order],
         "backscal": backscal[order],
         "areascal": areascal[order],
+        "stat_err": None if stat_err is None else stat_err[order],
         "exposure": exposure,
         "ebounds": ebounds,
         "gti": gti,
+    }
+
+
+def _type2_single_row(path: Path) -> dict:
+    """A type II PHA with one row as `read_pha_table`'s dict (several rows: use ``xs.open_dataset``)."""
+    from .ogip2 import read_pha2_table
+
+    t = read_pha2_table(path)
+    if t["counts"].shape[0] != 1:
+        raise OGIPError(
+            f"{path}: a type-II PHA file with {t['counts'].shape[0]} spectra; open it with "
+            "xs.open_dataset(path, rmf=..., bkg=...) (one obs per row)"
+        )
+    n = t["counts"].shape[1]
+    first = t["first_channel"] if t["first_channel"] is not None else 1
+    header = t["header"].copy()
+    for key, value in t["linked"].items():
+        header[key] = value
+    return {
+        "path": path,
+        "header": header,
+        "channel": np.arange(n) + first,
+        "first_channel": first,
+        "counts": t["counts"][0],
+        "quality": t["quality"][0],
+        "grouping": t["grouping"][0],
+        "backscal": t["backscal"][0],
+        "areascal": t["areascal"][0],
+        "exposure": float(t["exposure"][0]),
+        "ebounds": t["ebounds"],
+        "gti": None,
     }
 
 
@@ -410,7 +459,7 @@ def group_channels(grouping: np.ndarray) -> np.ndarray:
     return np.flatnonzero(starts)
 
 
-def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
+def read_pha(filename, name: str | None = None, group: bool = True, cls=None, bkg=None, arf=None, rmf=None):
     """Read a type-I OGIP PHA and the ARF, RMF and background PHA its header names.
 
     Parameters
@@ -421,8 +470,14 @@ def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
     name : str, optional
         Dataset name; default the ``DSNAME`` keyword, else ``OBS_ID``, else the file stem.
     group : bool
-        Apply the ``GROUPING`` column (sum counts, off counts and RMF columns over each group;
-        a group is safe only if all its channels have ``QUALITY == 0``). Default False.
+        Honour the ``GROUPING`` column (default True, as Sherpa and XSPEC): the dataset keeps
+        its channels and gets a ``group`` coordinate (and ``quality``), and is fitted on its
+        groups (`xspec_ds.grouping`); channels with ``QUALITY != 0`` are unsafe and drop out of
+        their groups. False ignores ``GROUPING``.
+    bkg, arf, rmf : str or Path, optional
+        Background PHA, ARF and RMF (or RSP: a ``SPECRESP MATRIX`` that includes the
+        effective area) given explicitly; they replace ``BACKFILE``, ``ANCRFILE`` and
+        ``RESPFILE`` of the header (needed where the header names no file or a missing one).
     cls : type, optional
         Class to build (``SpectrumDatasetOnOff`` by default when there is a background file,
         ``SpectrumDataset`` otherwise).
@@ -454,10 +509,23 @@ def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
     def linked(key):
         p = _linked(path, header, key)
         if p is not None and not p.exists():
-            raise FileNotFoundError(f"{path}: {key} = {header[key]!r} names a missing file ({p})")
+            arg = {"ANCRFILE": "arf", "RESPFILE": "rmf", "BACKFILE": "bkg"}[key]
+            raise FileNotFoundError(
+                f"{path}: {key} = {header[key]!r} names a missing file ({p}); give the file as {arg}=..."
+            )
         return p
 
-    arf_path, rmf_path, bkg_path = linked("ANCRFILE"), linked("RESPFILE"), linked("BACKFILE")
+    def given_or_linked(value, key):
+        if value is None:
+            return linked(key)
+        p = Path(value)
+        if not p.exists():
+            raise FileNotFoundError(f"{path}: {key} given as {value!r}, which does not exist")
+        return p
+
+    arf_path = given_or_linked(arf, "ANCRFILE")
+    rmf_path = given_or_linked(rmf, "RESPFILE")
+    bkg_path = given_or_linked(bkg, "BACKFILE")
 
     # response
     if rmf_path is not None:
@@ -465,7 +533,14 @@ def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
         if e_reco.nbin != n:
             raise OGIPError(f"{rmf_path}: RMF has {e_reco.nbin} channels but the PHA {path} has {n}")
         if pha["ebounds"] is not None and not pha["ebounds"].is_allclose(e_reco, rtol=1e-5):
-            raise OGIPError(f"{path}: EBOUNDS differ from those of its RMF {rmf_path}")
+            # XSPEC and Sherpa take the channel energies of the response; real files disagree
+            # slightly (Fermi GBM PHA vs RSP calibrations, up to ~2 %): warn, use the RMF's
+            warnings.warn(
+                f"{path}: EBOUNDS differ from those of its RMF {rmf_path} (by up to "
+                f"{np.max(np.abs(pha['ebounds'].edges.value / e_reco.edges.to_value(pha['ebounds'].unit) - 1)):.2g} "
+                "relative); using the RMF's channel energies",
+                stacklevel=2,
+            )
     else:
         if pha["ebounds"] is None:
             raise OGIPError(f"{path}: no RESPFILE and no EBOUNDS extension: channel energies unknown")
@@ -517,14 +592,17 @@ def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
         arrays["acceptance"] = pha["backscal"]
         arrays["acceptance_off"] = np.where(bad, 0.0, acc_off)
 
-    if group:
-        arrays, e_reco = _apply_grouping(arrays, pha["grouping"], e_reco)
-        axes["energy"] = e_reco
-
     if name is None:
         name = header.get("DSNAME") or (str(header["OBS_ID"]) if "OBS_ID" in header else path.stem)
+    net = np.any(arrays["counts"] < 0)  # x-ray hook: a background-subtracted (NET) spectrum, chi2 only
+    if net:
+        arrays["counts"] = np.clip(arrays["counts"], 0, None)
     das = {k: as_dataarray(k, v, axes) for k, v in arrays.items()}
     data = build_dataset(das, name=str(name), gti=pha["gti"], livetime=livetime * u.s)
+    if net:
+        _attach_net(data, pha, path)
+    if group and np.any(pha["grouping"] == -1):
+        _attach_grouping(data, pha, path)
     # on-off data always give a SpectrumDatasetOnOff (a SpectrumDataset subclass, so the
     # dispatch's ``cls=SpectrumDataset`` is honoured); no background file gives a SpectrumDataset
     if bkg_path is None:
@@ -532,6 +610,28 @@ def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
     elif cls is None or not issubclass(cls, SpectrumDatasetOnOff):
         cls = SpectrumDatasetOnOff
     return cls.from_xarray(data, validate=False)
+
+
+def _attach_net(data, pha: dict, path: Path) -> None:
+    """A NET spectrum (negative values, e.g. Swift BAT ``HDUCLAS2 = 'NET'``): the counts as in the
+    file, the file's ``STAT_ERR`` as ``stat_err`` and ``stat_type = "chi2"`` (x-ray hook)."""
+    import xarray as xr
+
+    if pha.get("stat_err") is None:
+        raise OGIPError(f"{path}: spectrum has negative counts (background subtracted) but no STAT_ERR column")
+    data["counts"] = data["counts"].copy(data=np.asarray(pha["counts"], dtype=np.float64))
+    data["stat_err"] = xr.Variable(("energy",), pha["stat_err"], {"units": "", "long_name": "statistical error"})
+    data.attrs["stat_type"] = "chi2"
+
+
+def _attach_grouping(data, pha: dict, path: Path) -> None:
+    """The file's GROUPING and QUALITY as the ``group`` / ``quality`` coordinates (x-ray hook)."""
+    from ..grouping import set_grouping
+
+    try:
+        set_grouping(data, pha["grouping"], quality=pha["quality"])
+    except ValueError as exc:
+        raise OGIPError(f"{path}: {exc}") from exc
 
 
 def _apply_grouping(arrays: dict, grouping: np.ndarray, axis: MapAxis):
@@ -763,6 +863,7 @@ def write_ogip(dataset, pha_filename, overwrite: bool = False) -> dict[str, Path
     counts = np.asarray(ds["counts"].values, dtype=np.float64)
     gti = dataset.gti
     pha = _pha_hdul(counts, quality, acc, lt, e_reco, extra, gti, "TOTAL")
+    _write_grouping(pha[1], ds, mask)  # x-ray hook: GROUPING and QUALITY of grouped data
     write_arf(targets["arf"], e_true, aeff, overwrite=overwrite)
     write_rmf(targets["rmf"], e_true, e_reco, edisp, overwrite=overwrite)
     if onoff:
@@ -775,6 +876,22 @@ def write_ogip(dataset, pha_filename, overwrite: bool = False) -> dict[str, Path
     with atomic_path(pha_path, overwrite=overwrite, suffix=".fits") as tmp:
         pha.writeto(tmp)
     return targets
+
+
+def _write_grouping(hdu, ds, mask: np.ndarray) -> None:
+    """Write the ``group``/``quality`` coordinates as OGIP GROUPING/QUALITY columns (in place)."""
+    from ..grouping import GROUP, QUALITY, labels_to_grouping
+
+    if GROUP not in ds.coords and QUALITY not in ds.coords:
+        return
+    if QUALITY in ds.coords:
+        q = np.asarray(ds.coords[QUALITY].values, np.int64)
+        hdu.data["QUALITY"][:] = np.where(mask, q, np.maximum(q, 1)).astype(np.int16)
+    if GROUP in ds.coords:
+        col = fits.Column("GROUPING", "I", array=labels_to_grouping(ds.coords[GROUP].values))
+        new = fits.BinTableHDU.from_columns(hdu.columns + fits.ColDefs([col]), header=hdu.header, name="SPECTRUM")
+        hdu.data = new.data
+        hdu.header.update(new.header)
 
 
 def is_ogip_pha(filename) -> bool:

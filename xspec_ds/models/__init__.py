@@ -1,5 +1,6 @@
 """Spectral models, sky models and their parameters."""
 
+from .absorption import EBLAbsorptionNormSpectralModel, WabsNormSpectralModel
 from .core import FoVBackgroundModel, Models, SkyModel, make_name
 from .parameter import Parameter, Parameters
 from .spectral import (
@@ -33,6 +34,8 @@ __all__ = [
     "ScaleSpectralModel",
     "CompoundSpectralModel",
     "PowerLawNormSpectralModel",
+    "WabsNormSpectralModel",
+    "EBLAbsorptionNormSpectralModel",
     "SkyModel",
     "FoVBackgroundModel",
     "Models",
