@@ -1,0 +1,2 @@
+def source_significance(): pass
+def parameter_upper_limit(): pass
