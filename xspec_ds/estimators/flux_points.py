@@ -124,22 +124,23 @@ def dataset_arrays(dataset, source) -> dict:
     predicted signal), ``mu_other`` (all other sources), ``mask`` and ``background`` (Cash) or
     ``counts_off``/``alpha`` (WSTAT), all ``(n_energy,)`` float arrays.
     """
-    if dataset.counts is None:
+    hot = dataset._hot()
+    if hot.counts is None:
         raise ValueError(f"dataset {dataset.name!r} has no counts: cannot estimate fluxes")
-    nbin = dataset.counts.size
+    nbin = hot.counts.size
     sky = dataset._sky_models
     mu_ref = np.zeros(nbin)
     mu_other = np.zeros(nbin)
     for m in sky:
-        values = np.asarray(dataset.npred_signal(model=m).values, dtype=np.float64)
+        values = np.asarray(dataset._npred_signal_values(model=m), dtype=np.float64)
         if m is source or (m.name == source.name and m.spectral_model is source.spectral_model):
             mu_ref = mu_ref + values
         else:
             mu_other = mu_other + values
-    mask = dataset.mask
-    mask = np.ones(nbin, bool) if mask is None else np.asarray(mask.values, bool)
+    mask = hot.mask
+    mask = np.ones(nbin, bool) if mask is None else np.asarray(mask, bool)
     out = {
-        "counts": np.asarray(dataset.counts.values, dtype=np.float64),
+        "counts": np.asarray(hot.counts, dtype=np.float64),
         "mu_ref": mu_ref,
         "mu_other": mu_other,
         "mask": mask,
@@ -151,7 +152,8 @@ def dataset_arrays(dataset, source) -> dict:
         out["alpha"] = np.asarray(hot.alpha, dtype=np.float64)
     else:
         out["kind"] = "cash"
-        out["background"] = np.asarray(dataset.npred_background().values, dtype=np.float64)
+        bkg = dataset._npred_background_values()
+        out["background"] = np.zeros(nbin) if bkg is None else np.asarray(bkg, dtype=np.float64)
     return out
 
 

@@ -33,11 +33,26 @@ from .profile import NormProblem
 __all__ = ["LightCurveEstimator"]
 
 
+_REF_MJD: dict = {}
+
+
+def _reference_mjd(reference: str) -> float:
+    """MJD (TT) of a GTI reference time, parsed once per distinct reference string."""
+    if reference not in _REF_MJD:
+        _REF_MJD[reference] = float(Time(reference, scale="tt").mjd)
+    return _REF_MJD[reference]
+
+
 def _dataset_times(dataset):
-    gti = getattr(dataset, "gti", None)
-    if gti is None or len(gti) == 0:
+    """(first GTI start, last GTI stop) in MJD (TT), or None without GTI (read from the raw
+    ``gti_start``/``gti_stop`` variables, see `xspec_ds.GTI`)."""
+    var = dataset.data.variables.get("gti_start")
+    if var is None or var.size == 0:
         return None
-    return float(gti.time_start[0].tt.mjd), float(gti.time_stop[-1].tt.mjd)
+    stop = dataset.data.variables["gti_stop"]
+    to_day = u.Unit(var.attrs.get("units", "s")).to(u.day)
+    mjd = _reference_mjd(var.attrs.get("time_reference", "2000-01-01T00:00:00"))
+    return float(mjd + np.nanmin(var.values) * to_day), float(mjd + np.nanmax(stop.values) * to_day)
 
 
 def _obs_source(models, source):
@@ -121,18 +136,111 @@ def _obs_arrays(data: xr.Dataset, source: SkyModel, others: list) -> dict:
     return {"arrays": out, "names": names, "times": times, "reco_edges": reco}
 
 
+def _raw(dataset, name):
+    var = dataset.data.variables.get(name)
+    return None if var is None else np.asarray(var.values)
+
+
+def _fast_stackable(datasets: list, source) -> bool:
+    """True when the datasets can be folded as one stack: the same sky models (objects) on every
+    dataset, no background model, the same true-energy binning, exposure and edisp present."""
+    first = datasets[0]
+    models = list(first.models)
+    if any(not isinstance(m, SkyModel) or m.datasets_names is not None for m in models):
+        return False
+    e0 = (_raw(first, "energy_true_min"), _raw(first, "energy_true_max"))
+    if e0[0] is None or _raw(first, "edisp") is None:
+        return False
+    unit0 = first.data["energy_true_min"].attrs.get("units")
+    kind0 = getattr(first, "stat_type", "cash")
+    for d in datasets:
+        if list(d.models) != models or getattr(d, "stat_type", "cash") != kind0:
+            return False
+        if d.data.variables.get("exposure") is None or d.data.variables.get("edisp") is None:
+            return False
+        if d.data["energy_true_min"].attrs.get("units") != unit0:
+            return False
+        lo, hi = _raw(d, "energy_true_min"), _raw(d, "energy_true_max")
+        if lo.shape != e0[0].shape or not (np.array_equal(lo, e0[0]) and np.array_equal(hi, e0[1])):
+            return False
+    return True
+
+
+def _stacked_arrays(datasets: list, source) -> dict:
+    """``(K, n_energy)`` arrays of datasets sharing models and binning, folded in ONE einsum."""
+    first = datasets[0]
+    k = len(datasets)
+    scale = u.Unit(first.data["energy_true_min"].attrs.get("units", "TeV")).to(ENERGY_UNIT)
+    e_lo, e_hi = _raw(first, "energy_true_min") * scale, _raw(first, "energy_true_max") * scale
+    scales: dict = {}  # unit string -> factor to cm2 s, parsed once
+
+    def exposure_of(d):
+        var = d.data.variables["exposure"]
+        unit = var.attrs.get("units", "m2 s")
+        if unit not in scales:
+            scales[unit] = u.Unit(unit).to(CM2S)
+        return np.asarray(var.values) * scales[unit]
+
+    exposure = np.stack([exposure_of(d) for d in datasets])
+    edisp = np.stack([_raw(d, "edisp") for d in datasets])
+    counts = np.stack([_raw(d, "counts") for d in datasets]).astype(np.float64)
+    nr = counts.shape[1]
+
+    def fold(model):
+        flux = model.spectral_model._integral(e_lo, e_hi)
+        return np.einsum("kt,ktr->kr", exposure * flux, edisp)
+
+    out = {"counts": counts, "mu_ref": fold(source), "mu_other": np.zeros((k, nr))}
+    for m in first.models:
+        if m is not source:
+            out["mu_other"] = out["mu_other"] + fold(m)
+    mask = np.ones((k, nr), bool)
+    for name in ("mask_safe", "mask_fit"):
+        values = [_raw(d, name) for d in datasets]
+        mask &= np.stack([np.ones(nr, bool) if v is None else v.astype(bool) for v in values])
+    out["mask"] = mask
+    zeros = np.zeros((k, nr))
+    if getattr(first, "stat_type", "cash") == "wstat":
+        out["kind"] = np.array(["wstat"] * k)
+        out["counts_off"] = np.stack([_raw(d, "counts_off") for d in datasets]).astype(np.float64)
+        acc = np.stack([_raw(d, "acceptance") for d in datasets]).astype(np.float64)
+        acc_off = np.stack([_raw(d, "acceptance_off") for d in datasets]).astype(np.float64)
+        out["alpha"] = np.divide(acc, acc_off, out=np.zeros((k, nr)), where=acc_off != 0)
+        out["background"] = zeros
+    else:
+        out["kind"] = np.array(["cash"] * k)
+        bkg = [_raw(d, "background") for d in datasets]
+        out["background"] = np.stack([np.zeros(nr) if b is None else b for b in bkg]).astype(np.float64)
+        out["counts_off"] = out["alpha"] = zeros
+    return out
+
+
 def _list_arrays(datasets: list, source) -> dict:
-    """Stacked ``(K, n_energy)`` arrays of a list of datasets (reference model folded once each)."""
-    per = [dataset_arrays(d, source) for d in datasets]
-    k, nr = len(per), per[0]["counts"].size
-    out = {}
-    for key in ("counts", "mu_ref", "mu_other", "mask"):
-        out[key] = np.stack([p[key] for p in per])
-    out["kind"] = np.array([p["kind"] for p in per])
-    zeros = np.zeros(nr)
-    out["background"] = np.stack([p.get("background", zeros) for p in per])
-    out["counts_off"] = np.stack([p.get("counts_off", zeros) for p in per])
-    out["alpha"] = np.stack([p.get("alpha", zeros) for p in per])
+    """Stacked ``(K, n_energy)`` arrays of a list of datasets.
+
+    Datasets that share their models and true-energy binning are folded in one vectorised
+    step; otherwise the reference model is folded once per dataset (`dataset_arrays`)."""
+    edges = [d._energy_axis.edges.to_value(u.TeV) for d in datasets[:1]]
+    for d in datasets[1:]:
+        lo = _raw(d, "energy_min")
+        if lo is None or lo.shape != _raw(datasets[0], "energy_min").shape:
+            raise ValueError(f"all datasets must have aligned reco energy axes; {d.name!r} differs from {datasets[0].name!r}")
+        e = d._energy_axis.edges.to_value(u.TeV) if not np.array_equal(lo, _raw(datasets[0], "energy_min")) else edges[0]
+        if not np.allclose(e, edges[0], rtol=1e-9, atol=0):
+            raise ValueError(f"all datasets must have aligned reco energy axes; {d.name!r} differs from {datasets[0].name!r}")
+    if _fast_stackable(datasets, source):
+        out = _stacked_arrays(datasets, source)
+    else:
+        per = [dataset_arrays(d, source) for d in datasets]
+        nr = per[0]["counts"].size
+        out = {}
+        for key in ("counts", "mu_ref", "mu_other", "mask"):
+            out[key] = np.stack([p[key] for p in per])
+        out["kind"] = np.array([p["kind"] for p in per])
+        zeros = np.zeros(nr)
+        out["background"] = np.stack([p.get("background", zeros) for p in per])
+        out["counts_off"] = np.stack([p.get("counts_off", zeros) for p in per])
+        out["alpha"] = np.stack([p.get("alpha", zeros) for p in per])
     times = [_dataset_times(d) for d in datasets]
     if all(t is None for t in times):
         times = None
@@ -144,10 +252,6 @@ def _list_arrays(datasets: list, source) -> dict:
         times = None
     else:
         times = np.array(times)
-    edges = [d._energy_axis.edges.to_value(u.TeV) for d in datasets]
-    for d, e in zip(datasets[1:], edges[1:], strict=True):
-        if e.shape != edges[0].shape or not np.allclose(e, edges[0], rtol=1e-9, atol=0):
-            raise ValueError(f"all datasets must have aligned reco energy axes; {d.name!r} differs from {datasets[0].name!r}")
     return {"arrays": out, "names": [d.name for d in datasets], "times": times, "reco_edges": edges[0]}
 
 
