@@ -52,7 +52,9 @@ def hess_ours():
     for n in RUNS:
         d = xs.SpectrumDatasetOnOff.read(HESS / f"pha_obs{n}.fits")
         e = d._energy_axis
-        d.mask_fit = (e.edges_min.to_value("TeV") >= 0.66 * (1 - 1e-6)) & (e.edges_max.to_value("TeV") <= 30 * (1 + 1e-6))
+        d.mask_fit = (e.edges_min.to_value("TeV") >= 0.66 * (1 - 1e-6)) & (
+            e.edges_max.to_value("TeV") <= 30 * (1 + 1e-6)
+        )
         ds.append(d)
     sky = xs.SkyModel(xs.LogParabolaSpectralModel(**LP), name="crab")
     for d in ds:
@@ -154,7 +156,9 @@ def main():
         t_gp_all = time.perf_counter() - t0
         print(f"{'gammapy (same selection)':<28}{t_gp:>12.4f}")
         print(f"{'gammapy (selection all)':<28}{t_gp_all:>12.4f}")
-        print(f"speed-up (Gammapy / xspec_ds): {t_gp / t_ours:.0f}x (same selection), {t_gp_all / t_ours:.0f}x (Gammapy 'all')")
+        print(
+            f"speed-up (Gammapy / xspec_ds): {t_gp / t_ours:.0f}x (same selection), {t_gp_all / t_ours:.0f}x (Gammapy 'all')"
+        )
         g, o = gfp.to_table(sed_type="dnde"), fp.to_table(sed_type="dnde")
         for name in ("dnde", "dnde_err", "dnde_errn", "dnde_errp", "dnde_ul"):
             rel = np.max(np.abs(o[name].quantity / g[name].quantity - 1))

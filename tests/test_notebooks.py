@@ -40,6 +40,7 @@ REQUIREMENTS = {
     "real_data": ["SpectrumDatasetOnOff.read", "LogParabolaSpectralModel.from_log10"],
     "archive_netcdf": ["open_dataset", "SpectrumDataset.write"],
     "joint_crab": ["SpectrumDatasetOnOff.read", "LogParabolaSpectralModel.from_log10"],
+    "sed": ["FluxPointsEstimator", "LightCurveEstimator", "SpectrumDatasetOnOff.read"],
 }
 
 
@@ -60,7 +61,7 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     missing = _missing(*REQUIREMENTS[name])
     if missing:
         pytest.skip(f"{name}.ipynb needs {', '.join(missing)} (not available in xspec_ds yet)")
-    if name in ("real_data", "joint_crab"):
+    if name in ("real_data", "joint_crab", "sed"):
         data = next((p for p in SHARED_DATA if (p / "joint-crab").is_dir()), None)
         if data is None:
             pytest.skip(f"{name}.ipynb needs the real data folder ../shared/data (absent)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import astropy.units as u
@@ -28,7 +27,9 @@ def hess_datasets():
     for n in RUNS:
         d = xs.SpectrumDatasetOnOff.read(HESS / f"pha_obs{n}.fits")
         e = d._energy_axis
-        d.mask_fit = (e.edges_min.to_value("TeV") >= 0.66 * (1 - 1e-6)) & (e.edges_max.to_value("TeV") <= 30 * (1 + 1e-6))
+        d.mask_fit = (e.edges_min.to_value("TeV") >= 0.66 * (1 - 1e-6)) & (
+            e.edges_max.to_value("TeV") <= 30 * (1 + 1e-6)
+        )
         out.append(d)
     return out
 
@@ -75,13 +76,20 @@ def test_hess_parity_with_gammapy(hess_fp):
         gds.append(d)
     gds = Datasets(gds)
     gds.models = SkyModel(LogParabolaSpectralModel(**LP), name="crab")
-    gfp = FluxPointsEstimator(energy_edges=EDGES, source="crab", selection_optional=["errn-errp", "ul", "scan"]).run(gds)
+    gfp = FluxPointsEstimator(energy_edges=EDGES, source="crab", selection_optional=["errn-errp", "ul", "scan"]).run(
+        gds
+    )
     g = gfp.to_table(sed_type="dnde")
     ours = hess_fp.to_table(sed_type="dnde")
     assert_allclose(ours["e_min"].quantity.to_value("TeV"), g["e_min"].quantity.to_value("TeV"), rtol=1e-9, atol=0)
     assert_allclose(ours["e_max"].quantity.to_value("TeV"), g["e_max"].quantity.to_value("TeV"), rtol=1e-9, atol=0)
     for name in SED:
-        assert_allclose(ours[name].quantity.to_value("cm-2 s-1 TeV-1"), g[name].quantity.to_value("cm-2 s-1 TeV-1"), rtol=0.01, atol=0)
+        assert_allclose(
+            ours[name].quantity.to_value("cm-2 s-1 TeV-1"),
+            g[name].quantity.to_value("cm-2 s-1 TeV-1"),
+            rtol=0.01,
+            atol=0,
+        )
     assert_allclose(ours["ts"], g["ts"], rtol=0, atol=0.05)
     assert_allclose(ours["stat_scan"], g["stat_scan"], rtol=1e-4, atol=0)
     assert_allclose(ours["counts"], g["counts"], rtol=0, atol=0)
@@ -100,7 +108,9 @@ def test_simulated_cash_with_random_masks_parity_with_gammapy(seed):
     edges = [0.2, 0.7, 2.0, 6.0, 20.0, 60.0] * u.TeV
     fp = xs.FluxPointsEstimator(energy_edges=edges, source="src", selection_optional="all").run(ds)
     gds = Datasets([gammapy_copy(d, er, et).copy(name=d.name) for d in ds])
-    gds.models = SkyModel(PowerLawSpectralModel(index=2.4, amplitude="3e-12 cm-2 s-1 TeV-1", reference="1 TeV"), name="src")
+    gds.models = SkyModel(
+        PowerLawSpectralModel(index=2.4, amplitude="3e-12 cm-2 s-1 TeV-1", reference="1 TeV"), name="src"
+    )
     gfp = FluxPointsEstimator(energy_edges=edges, source="src", selection_optional=["errn-errp", "ul"]).run(gds)
     g, ours = gfp.to_table(sed_type="dnde"), fp.to_table(sed_type="dnde")
     # MIGRAD (tolerance 0.1) stops short of the minimum in faint bins; ours is the exact minimum:
@@ -113,7 +123,12 @@ def test_simulated_cash_with_random_masks_parity_with_gammapy(seed):
     assert bright.sum() >= 3
     for name in SED:
         sel = bright if name == "dnde" else np.ones(bright.size, bool)
-        assert_allclose(ours[name].quantity.to_value("cm-2 s-1 TeV-1")[sel], g[name].quantity.to_value("cm-2 s-1 TeV-1")[sel], rtol=0.01, atol=0)
+        assert_allclose(
+            ours[name].quantity.to_value("cm-2 s-1 TeV-1")[sel],
+            g[name].quantity.to_value("cm-2 s-1 TeV-1")[sel],
+            rtol=0.01,
+            atol=0,
+        )
     assert_allclose(ours["ts"], g["ts"], rtol=0, atol=0.05)
 
 
@@ -171,14 +186,30 @@ def test_sed_type_conversions(hess_fp):
     fp = hess_fp
     e = fp.energy_ref.to_value("TeV")
     dnde = fp.get("dnde").values
-    assert_allclose(dnde, fp.data["norm"].values * fp.reference_model(e * u.TeV).to_value("cm-2 s-1 TeV-1"), rtol=1e-12, atol=0)
+    assert_allclose(
+        dnde, fp.data["norm"].values * fp.reference_model(e * u.TeV).to_value("cm-2 s-1 TeV-1"), rtol=1e-12, atol=0
+    )
     e2 = (fp.get("e2dnde").values * u.Unit(fp.get("e2dnde").attrs["units"])).to_value("TeV cm-2 s-1")
     assert_allclose(e2, dnde * e**2, rtol=1e-12, atol=0)
     flux = fp.get("flux_ul").values
     ref = fp.reference_model.integral(fp.energy_min, fp.energy_max).to_value("cm-2 s-1")
     assert_allclose(flux, fp.data["norm_ul"].values * ref, rtol=1e-12, atol=0)
     t = fp.to_table(sed_type="eflux")
-    for name in ("e_ref", "e_min", "e_max", "eflux", "eflux_err", "eflux_errn", "eflux_errp", "eflux_ul", "ts", "sqrt_ts", "is_ul", "counts", "success"):
+    for name in (
+        "e_ref",
+        "e_min",
+        "e_max",
+        "eflux",
+        "eflux_err",
+        "eflux_errn",
+        "eflux_errp",
+        "eflux_ul",
+        "ts",
+        "sqrt_ts",
+        "is_ul",
+        "counts",
+        "success",
+    ):
         assert name in t.colnames
     assert t["eflux"].unit == u.Unit("erg cm-2 s-1")
 
@@ -198,7 +229,9 @@ def test_fits_round_trip(hess_fp, tmp_path):
     hess_fp.write(path)
     back = xs.FluxPoints.read(path)
     for name in SED + ["ts", "sqrt_ts", "counts"]:
-        assert_allclose(np.asarray(back.to_table("dnde")[name]), np.asarray(hess_fp.to_table("dnde")[name]), rtol=1e-12, atol=0)
+        assert_allclose(
+            np.asarray(back.to_table("dnde")[name]), np.asarray(hess_fp.to_table("dnde")[name]), rtol=1e-12, atol=0
+        )
     xr.testing.assert_equal(back.data["stat_scan"], hess_fp.data["stat_scan"].drop_vars("dataset", errors="ignore"))
 
 
@@ -226,7 +259,14 @@ def test_gammapy_reads_ours_and_we_read_gammapys(hess_fp, tmp_path):
 def test_read_dnde_table_uses_default_reference(tmp_path):
     from astropy.table import Table
 
-    t = Table({"e_ref": [1.0, 10.0] * u.TeV, "dnde": [1e-11, 1e-13] * u.Unit("cm-2 s-1 TeV-1"), "dnde_err": [1e-12, 2e-14] * u.Unit("cm-2 s-1 TeV-1")}, meta={"SED_TYPE": "dnde"})
+    t = Table(
+        {
+            "e_ref": [1.0, 10.0] * u.TeV,
+            "dnde": [1e-11, 1e-13] * u.Unit("cm-2 s-1 TeV-1"),
+            "dnde_err": [1e-12, 2e-14] * u.Unit("cm-2 s-1 TeV-1"),
+        },
+        meta={"SED_TYPE": "dnde"},
+    )
     fp = xs.FluxPoints.from_table(t)
     assert_allclose(fp.get("dnde").values, [1e-11, 1e-13], rtol=1e-12, atol=0)
     assert_allclose(fp.get("dnde_err").values, [1e-12, 2e-14], rtol=1e-12, atol=0)
@@ -242,7 +282,9 @@ def test_energy_edges_outside_the_data_raise():
 def test_partly_outside_edges_give_flagged_nan_points():
     ds, _, _ = sim_datasets()
     with pytest.warns(UserWarning, match="no reco bins"):
-        fp = xs.FluxPointsEstimator(energy_edges=[1, 10, 200, 500] * u.TeV, source="src", selection_optional=["ul"]).run(ds)
+        fp = xs.FluxPointsEstimator(
+            energy_edges=[1, 10, 200, 500] * u.TeV, source="src", selection_optional=["ul"]
+        ).run(ds)
     assert fp.data["success"].values.tolist() == [True, True, False]
     assert np.isnan(fp.data["norm"].values[2]) and np.isnan(fp.data["norm_ul"].values[2])
     assert_allclose(fp.energy_min.to_value("TeV")[2], 200.0, rtol=1e-12, atol=0)
@@ -274,7 +316,9 @@ def test_bin_without_counts_gives_flagged_upper_limit():
     assert fp.data["success"].values.tolist() == [True, False]
     assert bool(fp.data["is_ul"].values[1])
     # no counts and no background: S = 2 norm mu_ref -> UL = n_sigma_ul^2 / (2 mu_ref)
-    mu_ref = float(d.npred_signal().values[fp.data["energy_min"].values[1] <= d._energy_axis.center.to_value("TeV")].sum())
+    mu_ref = float(
+        d.npred_signal().values[fp.data["energy_min"].values[1] <= d._energy_axis.center.to_value("TeV")].sum()
+    )
     assert_allclose(fp.data["norm_ul"].values[1], 4.0 / (2 * mu_ref), rtol=1e-8, atol=0)
 
 
@@ -291,7 +335,9 @@ def test_reoptimize_without_other_free_parameters_equals_the_batched_path():
     ds, _, _ = sim_datasets(seed=7)
     edges = [0.3, 3.0, 30.0] * u.TeV
     a = xs.FluxPointsEstimator(energy_edges=edges, source="src", selection_optional=["errn-errp", "ul"]).run(ds)
-    b = xs.FluxPointsEstimator(energy_edges=edges, source="src", selection_optional=["errn-errp", "ul"], reoptimize=True).run(ds)
+    b = xs.FluxPointsEstimator(
+        energy_edges=edges, source="src", selection_optional=["errn-errp", "ul"], reoptimize=True
+    ).run(ds)
     for name in ("norm", "norm_err", "norm_errn", "norm_errp", "norm_ul", "ts"):
         assert_allclose(b.data[name].values, a.data[name].values, rtol=2e-3, atol=0)
     assert ds[0].models["src"].spectral_model.amplitude.value == 3e-12

@@ -65,7 +65,9 @@ def test_lightcurve_parity_with_gammapy():
     bright = np.asarray(g["ts"]) > 4
     for name in ("flux", "flux_err", "flux_errn", "flux_errp", "flux_ul"):
         sel = bright if name == "flux" else np.ones(bright.shape, bool)
-        assert_allclose(ours[name].quantity.to_value("cm-2 s-1")[sel], g[name].quantity.to_value("cm-2 s-1")[sel], rtol=0.01, atol=0)
+        assert_allclose(
+            ours[name].quantity.to_value("cm-2 s-1")[sel], g[name].quantity.to_value("cm-2 s-1")[sel], rtol=0.01, atol=0
+        )
     assert_allclose(ours["ts"], g["ts"], rtol=0, atol=0.05)
 
 

@@ -26,7 +26,14 @@ def test_find_roots_bracketed_vectorised_cubic():
 
 
 def test_find_roots_bracketed_invalid_bracket_is_nan():
-    roots = find_roots_bracketed(lambda x: x - 5.0, np.array([0.0, 0.0]), np.array([1.0, 10.0]), np.array([-5.0, -5.0]), np.array([-4.0, 5.0]), 1e-12)
+    roots = find_roots_bracketed(
+        lambda x: x - 5.0,
+        np.array([0.0, 0.0]),
+        np.array([1.0, 10.0]),
+        np.array([-5.0, -5.0]),
+        np.array([-4.0, 5.0]),
+        1e-12,
+    )
     assert np.isnan(roots[0])
     assert_allclose(roots[1], 5.0, rtol=1e-12, atol=0)
 
@@ -35,7 +42,9 @@ def one_bin_cash(n, b, s):
     """R rows, one Cash cell each: counts n, background b, reference signal s."""
     n, b, s = (np.atleast_1d(np.asarray(x, float)) for x in (n, b, s))
     r = np.arange(n.size)
-    return NormProblem(n.size, 1, cash={"row": r, "dataset": 0 * r, "counts": n, "mu_ref": s, "mu_other": 0 * s, "background": b})
+    return NormProblem(
+        n.size, 1, cash={"row": r, "dataset": 0 * r, "counts": n, "mu_ref": s, "mu_other": 0 * s, "background": b}
+    )
 
 
 def scalar_cash(norm, n, b, s):
@@ -56,9 +65,13 @@ def test_one_bin_cash_against_closed_forms(n, b, s):
     assert_allclose(res["norm_err"], np.sqrt(n) / s, rtol=1e-5, atol=0)
     # profile crossings from scipy on the scalar statistic (independent computation)
     cmin = scalar_cash(best, n, b, s)
-    up = scipy.optimize.brentq(lambda x: scalar_cash(x, n, b, s) - cmin - 1, best, best + 100 * np.sqrt(n) / s, xtol=1e-14)
+    up = scipy.optimize.brentq(
+        lambda x: scalar_cash(x, n, b, s) - cmin - 1, best, best + 100 * np.sqrt(n) / s, xtol=1e-14
+    )
     lo = scipy.optimize.brentq(lambda x: scalar_cash(x, n, b, s) - cmin - 1, -b / s + 1e-12, best, xtol=1e-14)
-    ul = scipy.optimize.brentq(lambda x: scalar_cash(x, n, b, s) - cmin - 4, best, best + 100 * np.sqrt(n) / s, xtol=1e-14)
+    ul = scipy.optimize.brentq(
+        lambda x: scalar_cash(x, n, b, s) - cmin - 4, best, best + 100 * np.sqrt(n) / s, xtol=1e-14
+    )
     assert_allclose(res["norm_errp"], up - best, rtol=1e-7, atol=0)
     assert_allclose(res["norm_errn"], best - lo, rtol=1e-7, atol=0)
     assert_allclose(res["norm_ul"], ul, rtol=1e-8, atol=0)
@@ -102,14 +115,36 @@ def test_sum_over_cells_and_datasets():
 
 
 def test_wstat_cells_match_stats_wstat():
-    n_on, n_off, alpha, s = np.array([12.0, 0.0, 30.0]), np.array([20.0, 5.0, 0.0]), np.array([0.2, 0.1, 0.25]), np.array([8.0, 1.0, 20.0])
+    n_on, n_off, alpha, s = (
+        np.array([12.0, 0.0, 30.0]),
+        np.array([20.0, 5.0, 0.0]),
+        np.array([0.2, 0.1, 0.25]),
+        np.array([8.0, 1.0, 20.0]),
+    )
     r = np.arange(3)
-    p = NormProblem(1, 1, wstat={"row": 0 * r, "dataset": 0 * r, "counts": n_on, "mu_ref": s, "mu_other": 0 * s, "counts_off": n_off, "alpha": alpha})
+    p = NormProblem(
+        1,
+        1,
+        wstat={
+            "row": 0 * r,
+            "dataset": 0 * r,
+            "counts": n_on,
+            "mu_ref": s,
+            "mu_other": 0 * s,
+            "counts_off": n_off,
+            "alpha": alpha,
+        },
+    )
     for norm in (0.3, 1.0, 1.7):
         assert_allclose(p.stat(np.array([norm])), [stats.wstat(n_on, n_off, alpha, norm * s).sum()], rtol=1e-13, atol=0)
     res = solve_norm_problem(p)
     # the best norm minimises the summed WSTAT (scipy on the scalar function)
-    ref = scipy.optimize.minimize_scalar(lambda x: stats.wstat(n_on, n_off, alpha, x * s).sum(), bounds=(0.01, 10), method="bounded", options={"xatol": 1e-12})
+    ref = scipy.optimize.minimize_scalar(
+        lambda x: stats.wstat(n_on, n_off, alpha, x * s).sum(),
+        bounds=(0.01, 10),
+        method="bounded",
+        options={"xatol": 1e-12},
+    )
     assert_allclose(res["norm"], ref.x, rtol=1e-6, atol=0)
 
 

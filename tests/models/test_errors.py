@@ -82,20 +82,27 @@ def test_parity_with_gammapy_on_a_fitted_log_parabola(make_dataset):
     # out ~15% low. Expressing the amplitude in 1e-12 cm-2 s-1 TeV-1 keeps its sampling sound.
     unit = u.Unit("1e-12 cm-2 s-1 TeV-1")
     g = LogParabolaSpectralModel(
-        amplitude=model.amplitude.quantity.to(unit), reference=model.reference.quantity, alpha=model.alpha.value, beta=model.beta.value
+        amplitude=model.amplitude.quantity.to(unit),
+        reference=model.reference.quantity,
+        alpha=model.alpha.value,
+        beta=model.beta.value,
     )
     scale = np.diag([1e12, 1.0, 1.0, 1.0])
     g.covariance = scale @ model.covariance @ scale
     e = [0.3, 1.0, 5.0] * u.TeV
     ours = model.evaluate_error(e)
     theirs = g.evaluate_error(e, n_samples=20000)
-    assert_allclose(ours[1].to_value("cm-2 s-1 TeV-1"), 0.5 * (theirs[1] + theirs[2]).to_value("cm-2 s-1 TeV-1"), rtol=0.01, atol=0)
+    assert_allclose(
+        ours[1].to_value("cm-2 s-1 TeV-1"), 0.5 * (theirs[1] + theirs[2]).to_value("cm-2 s-1 TeV-1"), rtol=0.01, atol=0
+    )
     ours = model.integral_error(1 * u.TeV, 10 * u.TeV)
     theirs = g.integral_error(1 * u.TeV, 10 * u.TeV, n_samples=20000)
     assert_allclose(ours[1].to_value("cm-2 s-1"), 0.5 * (theirs[1] + theirs[2]).to_value("cm-2 s-1"), rtol=0.01, atol=0)
     ours = model.energy_flux_error(1 * u.TeV, 10 * u.TeV)
     theirs = g.energy_flux_error(1 * u.TeV, 10 * u.TeV, n_samples=20000)
-    assert_allclose(ours[1].to_value("erg cm-2 s-1"), 0.5 * (theirs[1] + theirs[2]).to_value("erg cm-2 s-1"), rtol=0.01, atol=0)
+    assert_allclose(
+        ours[1].to_value("erg cm-2 s-1"), 0.5 * (theirs[1] + theirs[2]).to_value("erg cm-2 s-1"), rtol=0.01, atol=0
+    )
 
 
 def test_plot_error_composes_with_model_and_flux_points():

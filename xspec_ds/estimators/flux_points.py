@@ -105,7 +105,9 @@ def resolve_source(datasets: list, source):
     try:
         model = models[source]
     except (KeyError, IndexError):
-        raise ValueError(f"source {source!r} is not among the models of the datasets; models are {models.names}") from None
+        raise ValueError(
+            f"source {source!r} is not among the models of the datasets; models are {models.names}"
+        ) from None
     spec = getattr(model, "spectral_model", None)
     if spec is None:
         raise ValueError(f"source {source!r} is a {type(model).__name__}, not a SkyModel with a spectral model")
@@ -185,7 +187,15 @@ def build_problem(arrays: list[dict], rows: list[np.ndarray], n_rows: int) -> No
 
 def norm_settings(norm) -> dict:
     """Gammapy's default norm (value 1, unbounded, log scan 0.2-5 with 11 values), updated by ``norm``."""
-    out = {"value": 1.0, "min": np.nan, "max": np.nan, "scan_min": 0.2, "scan_max": 5.0, "scan_n_values": 11, "scan_values": None}
+    out = {
+        "value": 1.0,
+        "min": np.nan,
+        "max": np.nan,
+        "scan_min": 0.2,
+        "scan_max": 5.0,
+        "scan_n_values": 11,
+        "scan_values": None,
+    }
     if norm is None:
         return out
     if hasattr(norm, "value") and hasattr(norm, "scan_n_values"):  # a Parameter

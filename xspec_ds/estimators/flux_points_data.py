@@ -235,8 +235,10 @@ class FluxPoints:
             else:
                 cols["obs"] = self._data["obs"].values.astype(str)
             for key in rows[0]:
-                cols[key] = u.Quantity([r[key] for r in rows]) if isinstance(rows[0][key], u.Quantity) else np.stack(
-                    [r[key] for r in rows]
+                cols[key] = (
+                    u.Quantity([r[key] for r in rows])
+                    if isinstance(rows[0][key], u.Quantity)
+                    else np.stack([r[key] for r in rows])
                 )
             meta.update({"TIMESYS": "tt", "TIMEUNIT": "d", "MJDREFI": 0, "MJDREFF": 0.0})
             table = Table(cols, meta=meta)
@@ -263,9 +265,15 @@ class FluxPoints:
 
         sed_type = sed_type or table.meta.get("SED_TYPE")
         if sed_type is None:
-            guess = [s for s in ("likelihood", "dnde", "e2dnde", "flux", "eflux") if ("norm" if s == "likelihood" else s) in table.colnames]
+            guess = [
+                s
+                for s in ("likelihood", "dnde", "e2dnde", "flux", "eflux")
+                if ("norm" if s == "likelihood" else s) in table.colnames
+            ]
             if not guess:
-                raise ValueError("cannot tell the SED type of the table: no SED_TYPE keyword and no norm/dnde/flux column")
+                raise ValueError(
+                    "cannot tell the SED type of the table: no SED_TYPE keyword and no norm/dnde/flux column"
+                )
             sed_type = guess[0]
         if sed_type not in SED_TYPES:
             raise ValueError(f"table SED_TYPE {sed_type!r} is not one of {SED_TYPES}")
@@ -320,7 +328,9 @@ class FluxPoints:
                 if name in table.colnames:
                     values = col(name, unit)
                     data_vars["norm" + suffix] = ("energy", values / base, {"units": ""})
-        ref.setdefault("ref_e2dnde", (ref["ref_dnde"] * eref**2 * u.Unit("TeV cm-2 s-1")).to_value(DEFAULT_UNIT["e2dnde"]))
+        ref.setdefault(
+            "ref_e2dnde", (ref["ref_dnde"] * eref**2 * u.Unit("TeV cm-2 s-1")).to_value(DEFAULT_UNIT["e2dnde"])
+        )
         for key, values in ref.items():
             data_vars[key] = ("energy", np.asarray(values, dtype=np.float64), {"units": _REF_UNITS[key]})
         for name in ("ts", "sqrt_ts", "stat", "stat_null"):
@@ -418,7 +428,11 @@ class FluxPoints:
     def _repr_html_(self) -> str:
         head = html.escape(repr(self))
         try:
-            table = self.to_table(sed_type="dnde", formatted=True)._repr_html_() if "time" not in self._data.dims and "obs" not in self._data.dims else ""
+            table = (
+                self.to_table(sed_type="dnde", formatted=True)._repr_html_()
+                if "time" not in self._data.dims and "obs" not in self._data.dims
+                else ""
+            )
         except Exception:  # pragma: no cover - display must never fail
             table = ""
         return f"<pre>{head}</pre>{table}"

@@ -24,8 +24,8 @@ import xarray as xr
 from astropy.time import Time
 
 from ..dataset import CM2S
-from ..models.spectral import ENERGY_UNIT
 from ..models import Models, SkyModel, SpectralModel
+from ..models.spectral import ENERGY_UNIT
 from .flux_points import FluxPointsEstimator, _as_list, dataset_arrays, resolve_source, snap_energy_groups
 from .flux_points_data import FluxPoints
 from .profile import NormProblem
@@ -224,10 +224,18 @@ def _list_arrays(datasets: list, source) -> dict:
     for d in datasets[1:]:
         lo = _raw(d, "energy_min")
         if lo is None or lo.shape != _raw(datasets[0], "energy_min").shape:
-            raise ValueError(f"all datasets must have aligned reco energy axes; {d.name!r} differs from {datasets[0].name!r}")
-        e = d._energy_axis.edges.to_value(u.TeV) if not np.array_equal(lo, _raw(datasets[0], "energy_min")) else edges[0]
+            raise ValueError(
+                f"all datasets must have aligned reco energy axes; {d.name!r} differs from {datasets[0].name!r}"
+            )
+        e = (
+            d._energy_axis.edges.to_value(u.TeV)
+            if not np.array_equal(lo, _raw(datasets[0], "energy_min"))
+            else edges[0]
+        )
         if not np.allclose(e, edges[0], rtol=1e-9, atol=0):
-            raise ValueError(f"all datasets must have aligned reco energy axes; {d.name!r} differs from {datasets[0].name!r}")
+            raise ValueError(
+                f"all datasets must have aligned reco energy axes; {d.name!r} differs from {datasets[0].name!r}"
+            )
     if _fast_stackable(datasets, source):
         out = _stacked_arrays(datasets, source)
     else:
@@ -255,7 +263,9 @@ def _list_arrays(datasets: list, source) -> dict:
     return {"arrays": out, "names": [d.name for d in datasets], "times": times, "reco_edges": edges[0]}
 
 
-def _problem_from_pairs(arrays: dict, pair_t: np.ndarray, pair_k: np.ndarray, group: np.ndarray, n_groups: int, n_rows: int, n_datasets: int):
+def _problem_from_pairs(
+    arrays: dict, pair_t: np.ndarray, pair_k: np.ndarray, group: np.ndarray, n_groups: int, n_rows: int, n_datasets: int
+):
     """One `NormProblem` for all (time bin, dataset) pairs, built without a loop over datasets."""
     sel = arrays["mask"][pair_k] & (group >= 0)[None, :]  # (P, Nr)
     p_idx, j_idx = np.nonzero(sel)
@@ -366,7 +376,9 @@ class LightCurveEstimator(FluxPointsEstimator):
         else:
             intervals = self._intervals(times)
             atol = self.atol.to_value(u.day)
-            inside = (times[None, :, 0] >= intervals[:, None, 0] - atol) & (times[None, :, 1] <= intervals[:, None, 1] + atol)
+            inside = (times[None, :, 0] >= intervals[:, None, 0] - atol) & (
+                times[None, :, 1] <= intervals[:, None, 1] + atol
+            )
             keep = inside.any(axis=1)
             if not keep.any():
                 raise ValueError("LightCurveEstimator: no datasets in the time intervals")

@@ -137,8 +137,10 @@ def plot_ts_profiles(fp, ax=None, sed_type: str = "dnde", add_cbar: bool = True,
         if sed_type == "norm":
             yvals = scan
         else:
-            yvals = scan * fp.get(f"ref_{sed_type}").values[k] * u.Unit(fp.data[f"ref_{sed_type}"].attrs["units"]).to(
-                DEFAULT_UNIT[sed_type]
+            yvals = (
+                scan
+                * fp.get(f"ref_{sed_type}").values[k]
+                * u.Unit(fp.data[f"ref_{sed_type}"].attrs["units"]).to(DEFAULT_UNIT[sed_type])
             )
         yedges = np.sqrt(yvals[1:] * yvals[:-1])
         yedges = np.concatenate([[yvals[0] ** 2 / yedges[0]], yedges, [yvals[-1] ** 2 / yedges[-1]]])

@@ -94,13 +94,18 @@ class NormProblem:
         self._parts = []
         for kind, cells in (("cash", cash), ("wstat", wstat)):
             if cells is not None and np.size(cells["row"]):
-                c = _Cells(**{k: np.asarray(v, dtype=np.int64 if k in ("row", "dataset") else np.float64) for k, v in cells.items()})
+                c = _Cells(
+                    **{
+                        k: np.asarray(v, dtype=np.int64 if k in ("row", "dataset") else np.float64)
+                        for k, v in cells.items()
+                    }
+                )
                 self._parts.append((kind, c, c.segments(self.n_rows)))
 
     # per-row sums -------------------------------------------------------------------------
     def _sum(self, per_cell) -> np.ndarray:
         total = None
-        for (_, cells, (starts, nonempty)), values in zip(self._parts, per_cell, strict=True):
+        for (_, _cells, (starts, nonempty)), values in zip(self._parts, per_cell, strict=True):
             s = _segment_sum(values, starts, nonempty, self.n_rows)
             total = s if total is None else total + s
         return total

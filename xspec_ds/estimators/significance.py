@@ -56,7 +56,9 @@ def _norm_parameter(model):
     )
 
 
-def source_significance(datasets, source, fit: Fit | None = None, reoptimize: bool = True, optimize: bool = True) -> dict:
+def source_significance(
+    datasets, source, fit: Fit | None = None, reoptimize: bool = True, optimize: bool = True
+) -> dict:
     """TS and signed ``sqrt(TS)`` of a named source (null hypothesis: its norm at 0).
 
     Parameters
@@ -83,7 +85,9 @@ def source_significance(datasets, source, fit: Fit | None = None, reoptimize: bo
     try:
         model = models[source]
     except (KeyError, IndexError):
-        raise ValueError(f"source {source!r} is not among the models of the datasets; models are {models.names}") from None
+        raise ValueError(
+            f"source {source!r} is not among the models of the datasets; models are {models.names}"
+        ) from None
     norm = _norm_parameter(model)
     fit = fit or Fit()
     success = True

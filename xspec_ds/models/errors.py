@@ -92,7 +92,9 @@ def energy_flux_error(model, energy_min, energy_max) -> u.Quantity:
     return _stack(*propagate_error(model, lambda m: m.energy_flux(energy_min, energy_max)))
 
 
-def plot_error(model, energy_bounds, ax=None, sed_type: str = "dnde", energy_power: int = 0, n_points: int = 100, **kwargs):
+def plot_error(
+    model, energy_bounds, ax=None, sed_type: str = "dnde", energy_power: int = 0, n_points: int = 100, **kwargs
+):
     """The 1-sigma band ("butterfly") of ``dN/dE`` or ``E^2 dN/dE`` between ``energy_bounds``.
 
     Same axes conventions as `SpectralModel.plot` (TeV; Gammapy's default flux units), so

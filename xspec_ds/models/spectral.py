@@ -276,11 +276,15 @@ class SpectralModel:
 
         return energy_flux_error(self, energy_min, energy_max)
 
-    def plot_error(self, energy_bounds, ax=None, sed_type: str = "dnde", energy_power: int = 0, n_points: int = 100, **kwargs):
+    def plot_error(
+        self, energy_bounds, ax=None, sed_type: str = "dnde", energy_power: int = 0, n_points: int = 100, **kwargs
+    ):
         """Plot the 1-sigma error band (see `xspec_ds.models.errors.plot_error`)."""
         from .errors import plot_error
 
-        return plot_error(self, energy_bounds, ax=ax, sed_type=sed_type, energy_power=energy_power, n_points=n_points, **kwargs)
+        return plot_error(
+            self, energy_bounds, ax=ax, sed_type=sed_type, energy_power=energy_power, n_points=n_points, **kwargs
+        )
 
 
 class PowerLawSpectralModel(SpectralModel):
