@@ -401,6 +401,7 @@ class FluxPointsEstimator:
             "energy": ("energy", eref, {"units": "TeV"}),
             "energy_min": ("energy", emin, {"units": "TeV"}),
             "energy_max": ("energy", emax, {"units": "TeV"}),
+            "e_ref": ("energy", eref, {"units": "TeV"}),
             "dataset": ("dataset", np.array(names, dtype=str)),
         }
         if "scan" in self.selection_optional:

@@ -7,8 +7,8 @@ The stored quantities are Gammapy's "likelihood" SED type (``norm``, ``norm_err`
 type is ``norm`` times a reference flux (Gammapy's ``FluxMaps``: ``dnde = norm * dnde_ref``, ...),
 see the GADF flux-points specification (gamma-astro-data-formats, "Flux points").
 
-Dimensions: ``energy`` (coordinate: reference energy ``e_ref``; ``energy_min``, ``energy_max``:
-the bin edges, in TeV), optionally a leading ``time`` (light curves; ``time_min``/``time_max`` in
+Dimensions: ``energy`` (index coordinate ``energy`` and coordinate ``e_ref``: the reference energy,
+the log bin centre as in Gammapy; ``energy_min``, ``energy_max``: the bin edges; all in TeV), optionally a leading ``time`` (light curves; ``time_min``/``time_max`` in
 MJD) or ``obs`` (light curve of observations without times), ``dataset`` (per-dataset ``counts``,
 ``npred``, ``npred_excess``) and ``norm_scan`` (the likelihood scan).
 """
@@ -300,6 +300,7 @@ class FluxPoints:
             "energy": ("energy", eref, {"units": _ENERGY_UNIT}),
             "energy_min": ("energy", emin, {"units": _ENERGY_UNIT}),
             "energy_max": ("energy", emax, {"units": _ENERGY_UNIT}),
+            "e_ref": ("energy", eref, {"units": _ENERGY_UNIT}),
         }
         data_vars = {}
         if sed_type == "likelihood":

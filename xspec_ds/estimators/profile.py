@@ -403,9 +403,11 @@ def solve_norm_problem(
     if ul:
         ul_value = safe_norm + crossing(n_sigma_ul**2, +1.0, safe_norm, stat_best)
         # a bin without counts: the limit from norm = 0 (the best physical value), flagged by success
-        base0 = np.where(no_counts, np.maximum(0.0, lo_lim), np.nan)
-        stat0 = np.where(no_counts, stat_null, np.nan)
-        ul_empty = base0 + crossing(n_sigma_ul**2, +1.0, np.where(no_counts, base0, 0.0), stat0)
+        ul_empty = np.full(R, np.nan)
+        if no_counts.any():
+            base0 = np.where(no_counts, np.maximum(0.0, lo_lim), np.nan)
+            stat0 = np.where(no_counts, stat_null, np.nan)
+            ul_empty = base0 + crossing(n_sigma_ul**2, +1.0, np.where(no_counts, base0, 0.0), stat0)
         out["norm_ul"] = np.where(success, ul_value, np.where(no_counts, ul_empty, np.nan))
     if scan_values is not None:
         scan = np.asarray(scan_values, dtype=np.float64)
