@@ -361,3 +361,18 @@ def test_plots(hess_fp):
     assert len(ax2.collections) == hess_fp.data.sizes["energy"]
     plt.close("all")
     assert "FluxPoints" in hess_fp._repr_html_() and "<table" in hess_fp._repr_html_()
+
+
+def test_reoptimize_refits_other_models_and_restores_them():
+    ds, _, _ = sim_datasets(seed=9)
+    other = xs.SkyModel(xs.PowerLawSpectralModel(index=3.0, amplitude="1e-12 cm-2 s-1 TeV-1"), name="other")
+    other.spectral_model.index.frozen = True
+    for d in ds:
+        d.models = list(d.models) + [other]
+    edges = [0.3, 3.0, 30.0] * u.TeV
+    fixed = xs.FluxPointsEstimator(energy_edges=edges, source="src").run(ds)
+    refit = xs.FluxPointsEstimator(energy_edges=edges, source="src", reoptimize=True).run(ds)
+    # one more free parameter in every bin: the minimum can only be lower
+    assert np.all(refit.data["stat"].values <= fixed.data["stat"].values + 1e-6)
+    assert refit.data["success"].all()
+    assert other.spectral_model.amplitude.value == 1e-12 and not other.spectral_model.amplitude.frozen
