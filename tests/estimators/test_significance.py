@@ -11,11 +11,6 @@ from xspec_ds.estimators import parameter_upper_limit, source_significance
 from xspec_ds.estimators.significance import confidence_to_n_sigma
 
 
-@pytest.fixture
-def fitted(dataset):
-    return dataset
-
-
 def test_ts_is_the_statistic_difference_to_no_source(dataset):
     res = source_significance(dataset, "source")
     stat_best = dataset.stat_sum()
