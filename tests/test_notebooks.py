@@ -41,6 +41,7 @@ REQUIREMENTS = {
     "archive_netcdf": ["open_dataset", "SpectrumDataset.write"],
     "joint_crab": ["SpectrumDatasetOnOff.read", "LogParabolaSpectralModel.from_log10"],
     "xray_3c273": ["SpectrumDatasetOnOff.read", "WabsNormSpectralModel", "SpectrumDataset.group_counts"],
+    "sed": ["FluxPointsEstimator", "LightCurveEstimator", "SpectrumDatasetOnOff.read"],
 }
 
 
@@ -61,7 +62,7 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     missing = _missing(*REQUIREMENTS[name])
     if missing:
         pytest.skip(f"{name}.ipynb needs {', '.join(missing)} (not available in xspec_ds yet)")
-    if name in ("real_data", "joint_crab", "xray_3c273"):
+    if name in ("real_data", "joint_crab", "xray_3c273", "sed"):
         data = next((p for p in SHARED_DATA if (p / "joint-crab").is_dir()), None)
         if data is None:
             pytest.skip(f"{name}.ipynb needs the real data folder ../shared/data (absent)")

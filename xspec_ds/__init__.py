@@ -7,6 +7,7 @@ A spectrum dataset is an `xarray.Dataset`; `SpectrumDataset` (Gammapy's seed API
 from . import accessor  # noqa: F401  (registers ds.spectrum)
 from .axes import MapAxis, SpectrumGeom
 from .dataset import SpectrumDataset
+from .estimators import FluxPoints, FluxPointsEstimator, LightCurveEstimator
 from .fit import Datasets, Fit, FitResult
 from .gti import GTI
 from .io import open_dataset, open_mfdataset
@@ -49,6 +50,9 @@ __all__ = [
     "FitResult",
     "Datasets",
     "stack",
+    "FluxPointsEstimator",
+    "FluxPoints",
+    "LightCurveEstimator",
     "Parameter",
     "Parameters",
     "SpectralModel",

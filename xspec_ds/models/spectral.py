@@ -257,6 +257,35 @@ class SpectralModel:
 
         return plot_spectral_model(self, energy_bounds, ax=ax, sed_type=sed_type, n_points=n_points, **kwargs)
 
+    # errors of derived quantities (covariance propagation, `xspec_ds.models.errors`) -----------
+    def evaluate_error(self, energy) -> u.Quantity:
+        """``[dnde, dnde_errn, dnde_errp]`` at ``energy`` (see `xspec_ds.models.errors`)."""
+        from .errors import evaluate_error
+
+        return evaluate_error(self, energy)
+
+    def integral_error(self, energy_min, energy_max) -> u.Quantity:
+        """``[flux, flux_errn, flux_errp]`` between the bounds (see `xspec_ds.models.errors`)."""
+        from .errors import integral_error
+
+        return integral_error(self, energy_min, energy_max)
+
+    def energy_flux_error(self, energy_min, energy_max) -> u.Quantity:
+        """``[eflux, eflux_errn, eflux_errp]`` between the bounds (see `xspec_ds.models.errors`)."""
+        from .errors import energy_flux_error
+
+        return energy_flux_error(self, energy_min, energy_max)
+
+    def plot_error(
+        self, energy_bounds, ax=None, sed_type: str = "dnde", energy_power: int = 0, n_points: int = 100, **kwargs
+    ):
+        """Plot the 1-sigma error band (see `xspec_ds.models.errors.plot_error`)."""
+        from .errors import plot_error
+
+        return plot_error(
+            self, energy_bounds, ax=ax, sed_type=sed_type, energy_power=energy_power, n_points=n_points, **kwargs
+        )
+
 
 class PowerLawSpectralModel(SpectralModel):
     r"""Power law ``dN/dE = amplitude (E / reference)^-index``.
