@@ -88,7 +88,7 @@ def test_parity_with_gammapy_on_a_fitted_log_parabola(make_dataset):
         beta=model.beta.value,
     )
     scale = np.diag([1e12, 1.0, 1.0, 1.0])
-    g.covariance = scale @ model.covariance @ scale
+    g.covariance = scale @ np.asarray(model.covariance) @ scale
     e = [0.3, 1.0, 5.0] * u.TeV
     ours = model.evaluate_error(e)
     theirs = g.evaluate_error(e, n_samples=20000)
