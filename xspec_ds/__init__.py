@@ -4,7 +4,10 @@ A spectrum dataset is an `xarray.Dataset`; `SpectrumDataset` (Gammapy's seed API
 ``ds.spectrum`` accessor are two thin views on it.
 """
 
-from . import accessor  # noqa: F401  (registers ds.spectrum)
+from . import (
+    accessor,  # noqa: F401  (registers ds.spectrum)
+    objects,  # noqa: F401  (registers the readers' class choice with xspec_ds.io)
+)
 from .axes import MapAxis, SpectrumGeom
 from .dataset import SpectrumDataset
 from .fit import Datasets, Fit, FitResult

@@ -443,9 +443,6 @@ def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
         For corrupt files, channel mismatches between PHA, RMF and background, or a zero
         background ``BACKSCAL`` in a safe bin.
     """
-    from ..dataset import SpectrumDataset
-    from ..onoff import SpectrumDatasetOnOff
-
     path = Path(filename)
     pha = read_pha_table(path)
     header = pha["header"]
@@ -525,13 +522,10 @@ def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
         name = header.get("DSNAME") or (str(header["OBS_ID"]) if "OBS_ID" in header else path.stem)
     das = {k: as_dataarray(k, v, axes) for k, v in arrays.items()}
     data = build_dataset(das, name=str(name), gti=pha["gti"], livetime=livetime * u.s)
-    # on-off data always give a SpectrumDatasetOnOff (a SpectrumDataset subclass, so the
-    # dispatch's ``cls=SpectrumDataset`` is honoured); no background file gives a SpectrumDataset
-    if bkg_path is None:
-        cls = SpectrumDataset if cls is None or issubclass(SpectrumDatasetOnOff, cls) else cls
-    elif cls is None or not issubclass(cls, SpectrumDatasetOnOff):
-        cls = SpectrumDatasetOnOff
-    return cls.from_xarray(data, validate=False)
+    # the object layer picks the class: on-off data give a SpectrumDatasetOnOff, else a SpectrumDataset
+    from . import as_dataset_object
+
+    return as_dataset_object(data, cls=cls, kind="ogip")
 
 
 def _apply_grouping(arrays: dict, grouping: np.ndarray, axis: MapAxis):
