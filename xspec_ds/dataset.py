@@ -559,20 +559,15 @@ class SpectrumDataset:
         hot = self._hot()
         if bkg_model is None or hot.background is None:
             return
-        mine = [p for p in bkg_model.parameters if id(p) in index]
-        if not mine:
+        if not any(id(p) in index for p in bkg_model.parameters):
             return
         centers = self._energy_axis.center.to_value(ENERGY_UNIT)
         spec = bkg_model.spectral_model
-        for p in mine:
-            v0 = p.value
-            h = 1e-6 * max(abs(v0), 1e-12)
-            p.value = v0 + h
-            fp = spec._dnde(centers)
-            p.value = v0 - h
-            fm = spec._dnde(centers)
-            p.value = v0
-            grad[index[id(p)]] += (hot.background * (fp - fm) / (2 * h)) @ w
+        jac = spec.dnde_jacobian(spec.theta(), centers)  # (P, N), canonical units (pure kernel)
+        dmu = jac @ (hot.background * w)
+        for i, q in enumerate(spec.parameters):
+            if id(q) in index:
+                grad[index[id(q)]] += dmu[i] * q._scale_to_canonical
 
     # simulation & residuals ---------------------------------------------------------------
     def fake(self, random_state="random-seed") -> None:
