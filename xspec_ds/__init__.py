@@ -11,6 +11,7 @@ from . import (
 from .axes import MapAxis, SpectrumGeom
 from .dataset import SpectrumDataset
 from .fit import Datasets, Fit, FitResult
+from .fit.batch import fit_batch
 from .gti import GTI
 from .io import open_dataset, open_mfdataset
 from .models import (
@@ -48,6 +49,7 @@ __all__ = [
     "open_mfdataset",
     "Fit",
     "FitResult",
+    "fit_batch",
     "Datasets",
     "stack",
     "Parameter",

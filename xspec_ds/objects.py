@@ -20,12 +20,12 @@ __all__ = ["dataset_from_xarray"]
 def dataset_from_xarray(data: xr.Dataset, cls=None, kind: str | None = None) -> SpectrumDataset:
     """The dataset object for ``data``, a Dataset built by a reader.
 
-    ``kind="ogip"``: data with ``counts_off`` give a `SpectrumDatasetOnOff` (or ``cls`` if it is
+    ``kind="ogip"`` or ``"auto"``: data with ``counts_off`` give a `SpectrumDatasetOnOff` (or ``cls`` if it is
     a subclass of it); data without give a `SpectrumDataset` (or ``cls`` if it is unrelated to the
     on-off class). Otherwise ``cls`` (default `SpectrumDataset`). Not validated again (readers
     build valid Datasets).
     """
-    if kind == "ogip":
+    if kind in ("ogip", "auto"):
         if "counts_off" not in data.variables:
             cls = SpectrumDataset if cls is None or issubclass(SpectrumDatasetOnOff, cls) else cls
         elif cls is None or not issubclass(cls, SpectrumDatasetOnOff):

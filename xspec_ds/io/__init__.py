@@ -37,7 +37,8 @@ def register_object_factory(factory, default_class) -> None:
 
 def as_dataset_object(data, cls=None, kind: str | None = None):
     """The dataset object for the `xarray.Dataset` ``data``: the object layer picks the class
-    (``cls`` if given and compatible; ``kind="ogip"`` picks on-off when ``data`` has ``counts_off``)."""
+    (``cls`` if given and compatible; ``kind="ogip"`` or ``"auto"`` picks on-off when ``data`` has
+    ``counts_off``)."""
     if _OBJECT_FACTORY is None:  # pragma: no cover - the package import registers it
         raise RuntimeError("xspec_ds.dataset is not imported: no dataset class to build")
     return _OBJECT_FACTORY(data, cls=cls, kind=kind)
