@@ -60,6 +60,10 @@ def _pl_integral(amplitude, index, reference, emin, emax):
         # Fast path (the fit hot path): the plain difference ``x2^g - x1^g``. Its relative
         # rounding error is about 2e-16 / (|g| ln(emax/emin)): below 5e-12 for |g| >= 0.05 and
         # ln(emax/emin) >= 1e-3 (~2000 bins per decade); the expm1 form below is for g near 0.
+        if isinstance(g, np.ndarray) and g.ndim:  # a batch of rows: powers once per edge, not twice per bin
+            p = _edge_powers(g, reference, emin, emax)
+            if p is not None:
+                return (amplitude * reference / g) * (p[..., 1:] - p[..., :-1])
         return (amplitude * reference / g) * ((emax / reference) ** g - (emin / reference) ** g)
     x1 = emin / reference
     log_ratio = np.log(emax / emin)
@@ -67,6 +71,41 @@ def _pl_integral(amplitude, index, reference, emin, emax):
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(np.abs(gl) < 1e-10, log_ratio * (1 + 0.5 * gl), np.expm1(gl) / np.where(g == 0, 1.0, g))
     return amplitude * reference * x1**g * factor
+
+
+def _contiguous(emin, emax) -> bool:
+    return (
+        np.ndim(emin) == 1
+        and np.shape(emin) == np.shape(emax)
+        and np.size(emin) > 0
+        and np.array_equal(emin[1:], emax[:-1])
+    )
+
+
+def _edge_powers(g, reference, emin, emax, with_log: bool = False):
+    """``(E/E0)^g`` at the ``Nt + 1`` edges of contiguous bins (None if the bins are not
+    contiguous), computed as ``exp(g (ln E - ln E0))``; with ``with_log`` also ``ln(E/E0)``."""
+    if not _contiguous(emin, emax):
+        return None
+    log_e = np.log(np.append(emin, emax[-1])) - np.log(reference)
+    p = np.exp(g * log_e)
+    return (p, log_e) if with_log else p
+
+
+def _pl_unit_and_dindex(index, reference, emin, emax):
+    """Batch path: ``integral (E/E0)^-index dE`` per bin and its ``index`` derivative from one set
+    of edge powers (closed forms of `_pl_integral` and `_pl_integral_dindex`); None where the
+    series forms are needed (``|1 - index|`` small) or the bins are not contiguous."""
+    g = 1.0 - index
+    if not (isinstance(g, np.ndarray) and g.size and np.min(np.abs(g)) >= 0.05):
+        return None
+    out = _edge_powers(g, reference, emin, emax, with_log=True)
+    if out is None:
+        return None
+    p, log_x = out
+    unit = reference / g * (p[..., 1:] - p[..., :-1])
+    q = p * (log_x / g - 1 / g**2)
+    return unit, -reference * (q[..., 1:] - q[..., :-1])
 
 
 def _pl_integral_dindex(amplitude, index, reference, emin, emax):
@@ -244,7 +283,30 @@ class SpectralModel:
             return np.zeros(theta.shape[:-1] + (0,) + np.shape(e_lo))
         return np.stack([np.broadcast_to(j, shape) for j in jac], axis=-2)
 
+    def integral_and_jacobian(self, theta, e_lo, e_hi, nodes: QuadratureNodes | None = None, wrt=None):
+        """`integral_kernel` and `integral_jacobian` in one call (models share work where they can).
+
+        ``wrt``: positions (in `parameters`) of the Jacobian rows wanted, default all; the
+        Jacobian has shape ``(..., len(wrt), N)``.
+        """
+        theta = np.asarray(theta, dtype=np.float64)
+        t = _expand(np.moveaxis(theta, -1, 0), 1)
+        flux, jac = self._integral_and_jac_t(t, e_lo, e_hi, nodes)
+        shape = theta.shape[:-1] + np.shape(e_lo)
+        flux = np.broadcast_to(flux, shape)
+        if wrt is not None:
+            jac = [jac[i] for i in wrt]
+        if not jac:
+            return flux, np.zeros(theta.shape[:-1] + (0,) + np.shape(e_lo))
+        out = np.empty(theta.shape[:-1] + (len(jac),) + np.shape(e_lo))
+        for i, j in enumerate(jac):
+            out[..., i, :] = j
+        return flux, out
+
     # formulas on t (override in subclasses) -----------------------------------------------------
+    def _integral_and_jac_t(self, t, emin, emax, nodes=None):
+        return self._integral_t(t, emin, emax, nodes), self._integral_jac_t(t, emin, emax, nodes)
+
     def _dnde_t(self, t, energy):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -396,6 +458,15 @@ class PowerLawSpectralModel(SpectralModel):
     def _integral_t(self, t, emin, emax, nodes=None):
         index, amplitude, reference = t
         return _pl_integral(amplitude, index, reference, emin, emax)
+
+    def _integral_and_jac_t(self, t, emin, emax, nodes=None):
+        index, amplitude, reference = t
+        fast = _pl_unit_and_dindex(index, reference, emin, emax)
+        if fast is None:
+            return SpectralModel._integral_and_jac_t(self, t, emin, emax, nodes)
+        unit, dunit = fast
+        flux = amplitude * unit
+        return flux, [amplitude * dunit, unit * (amplitude * 0 + 1.0), index / reference * flux]
 
     def _integral_jac_t(self, t, emin, emax, nodes=None):
         """Analytic: ``dF/dA = F(A=1)``, ``dF/dindex`` (`_pl_integral_dindex`) and, since
