@@ -22,6 +22,7 @@ import scipy.optimize
 
 from ..models import Parameter, Parameters
 from .datasets import Datasets
+from .joint import JointLikelihood
 
 __all__ = ["Fit", "FitResult", "OptimizeResult", "CovarianceResult"]
 
@@ -43,6 +44,7 @@ class _Objective:
         self.scales = np.array(scales)
         self.nfev = 0
         self._last = None  # (x, stat, grad) of the latest evaluation
+        self._joint = None
 
     def x0(self) -> np.ndarray:
         return np.array([p.value for p in self.params]) / self.scales
@@ -66,7 +68,10 @@ class _Objective:
         if last is not None and np.array_equal(last[0], x):
             return last[1], last[2].copy()
         self.nfev += 1
-        stat, grad = self.datasets._stat_gradient(self.params)
+        if self._joint is None:
+            # same-binning datasets sharing models: one vectorised pass (a snapshot of the data, taken here)
+            self._joint = JointLikelihood(self.datasets)
+        stat, grad = self._joint.stat_gradient(self.params)
         if not np.isfinite(stat):
             stat, grad = np.inf, np.zeros_like(x)
         else:
@@ -222,7 +227,7 @@ class Fit:
             if hess_x is not None:
                 hessian = hess_x / np.outer(obj.scales, obj.scales)
         obj.set(x)
-        stat = datasets.stat_sum()
+        stat = obj.fun(x)  # the objective's own total (one vectorised pass for same-binning datasets)
         return OptimizeResult(ok, msg, obj.nfev, stat, self.backend, Parameters(params), x, hessian)
 
     def covariance(self, datasets, _hessian=None) -> CovarianceResult:
