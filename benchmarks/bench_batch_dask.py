@@ -45,9 +45,10 @@ def child(k: int, path: str, chunk: int) -> dict:
     if not Path(path).exists():
         simulate(k, seed=1).to_netcdf(path)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as cluster, distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster),
+    ):
         lazy = xr.open_dataset(path, chunks={"obs": chunk})
         t0 = time.perf_counter()
         res = xs.fit_batch(lazy, xs.PowerLawSpectralModel(index=2.0, amplitude="1e-12 cm-2 s-1 TeV-1"))
@@ -88,7 +89,7 @@ def main(argv=None) -> int:
                 )
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     lines = [
-        "fit_batch on a lazily opened netCDF file (chunks of %d along obs), 2-worker LocalCluster" % args.chunk,
+        f"fit_batch on a lazily opened netCDF file (chunks of {args.chunk} along obs), 2-worker LocalCluster",
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}; processes=False; shared 2-core machine",
         "",
         f"{'K':>8}{'tasks':>7}{'time [s]':>10}{'success':>9}{'refit':>7}{'peak RSS [MB]':>15}{'RSS before fit':>16}",
