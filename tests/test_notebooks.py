@@ -40,6 +40,7 @@ REQUIREMENTS = {
     "real_data": ["SpectrumDatasetOnOff.read", "LogParabolaSpectralModel.from_log10"],
     "archive_netcdf": ["open_dataset", "SpectrumDataset.write"],
     "joint_crab": ["SpectrumDatasetOnOff.read", "LogParabolaSpectralModel.from_log10"],
+    "batch_fits": ["fit_batch"],
 }
 
 
