@@ -111,3 +111,16 @@ def test_no_cycle_through_dataset_classes(graph):
 
     for m in ("xspec_ds.dataset", "xspec_ds.onoff", "xspec_ds.likelihood", "xspec_ds.stats", "xspec_ds.io.ogip"):
         assert m not in reachable(m), f"import cycle through {m}"
+
+
+def test_no_module_level_cache():
+    """No module keeps a mutable cache at module level (the former ``onoff._FLUX_CACHE``):
+    caches live on the objects whose data they reflect, or for one likelihood call."""
+    found = []
+    for path in ROOT.rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            for t in targets:
+                if isinstance(t, ast.Name) and "CACHE" in t.id.upper():
+                    found.append(f"{_module_name(path)}.{t.id}")
+    assert not found, f"module-level caches: {found}"
