@@ -120,3 +120,14 @@ def test_fisher_is_jt_w_j():
         mu = flux[i] * exposure[i] @ edisp[i] + data["background"][i]
         w = np.where(mask[i], 2.0 / mu, 0.0)
         np.testing.assert_allclose(info[i], (jac * w) @ jac.T, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name", ["cash", "wstat"])
+def test_value_and_grad_equals_separate(name):
+    rng = np.random.default_rng(7)
+    _, _, _, _, data, _ = _problem(rng, 3, onoff=name == "wstat")
+    mu_sig = rng.uniform(0, 10, data["counts"].shape)
+    rec = stats.get_statistic(name)
+    value, grad = rec.value_and_grad(mu_sig, data)
+    np.testing.assert_array_equal(value, rec.value(mu_sig, data))
+    np.testing.assert_array_equal(grad, rec.grad(mu_sig, data))

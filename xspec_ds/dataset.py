@@ -548,8 +548,12 @@ class SpectrumDataset:
         stat, g, w = likelihood.stat_grad(record, flux, dflux, exposure, edisp, data, mask)
         grad = np.zeros(len(params))
         if g is not None:
-            np.add.at(grad, rows, g)
-        self._background_model_gradient(index, w, grad)
+            if len(set(rows)) == len(rows):
+                grad[rows] += g
+            else:  # a parameter used by several models of this dataset
+                np.add.at(grad, rows, g)
+        if "background" in data:
+            self._background_model_gradient(index, w, grad)
         return float(stat), grad
 
     def _background_model_gradient(self, index: dict, w: np.ndarray, grad: np.ndarray) -> None:

@@ -92,8 +92,11 @@ def stat_grad(
     record = get_statistic(statistic)
     if mu_sig is None:
         mu_sig = predict(flux, exposure, edisp) if flux is not None else np.zeros(np.shape(data["counts"]))
-    stat = masked_sum(record.value(mu_sig, data), mask)
-    w = record.grad(mu_sig, data)
+    if record.value_and_grad is not None:
+        value, w = record.value_and_grad(mu_sig, data)
+    else:
+        value, w = record.value(mu_sig, data), record.grad(mu_sig, data)
+    stat = masked_sum(value, mask)
     if mask is not None:
         w = np.where(mask, w, 0.0)
     grad = None

@@ -203,12 +203,16 @@ class Statistic:
         ``fisher(mu_sig, data)`` -> per-bin weight ``W >= 0`` such that the Hessian of
         ``sum(value)`` with respect to parameters is approximated by ``J^T diag(W) J`` with
         ``J = d mu_sig / d theta`` (the expected information of ``-2 ln L``).
+    value_and_grad : callable, optional
+        ``value_and_grad(mu_sig, data) -> (value, grad)`` sharing intermediate results (e.g. the
+        profiled WSTAT background); `xspec_ds.likelihood` uses it when given.
     """
 
     name: str
     value: Callable
     grad: Callable
     fisher: Callable
+    value_and_grad: Callable | None = None
 
 
 def _cash_mu(mu_sig, data: Mapping):
@@ -225,6 +229,12 @@ def _cash_value(mu_sig, data):
 def _cash_grad(mu_sig, data):
     mu = _cash_mu(mu_sig, data)
     return np.where(mu > 0, cash_gradient_weights(data["counts"], mu), 0.0)
+
+
+def _cash_value_and_grad(mu_sig, data):
+    mu = _cash_mu(mu_sig, data)
+    n = data["counts"]
+    return cash(n, mu), np.where(mu > 0, cash_gradient_weights(n, mu), 0.0)
 
 
 def _cash_fisher(mu_sig, data):
@@ -248,6 +258,13 @@ def _wstat_grad(mu_sig, data):
     return wstat_gradient_weights(data["counts"], data["counts_off"], data["alpha"], mu_sig, mu_bkg)
 
 
+def _wstat_value_and_grad(mu_sig, data):
+    mu_bkg = _wstat_mu_bkg(mu_sig, data)
+    n_on, n_off, alpha = data["counts"], data["counts_off"], data["alpha"]
+    value = wstat(n_on, n_off, alpha, mu_sig, mu_bkg=mu_bkg)
+    return value, wstat_gradient_weights(n_on, n_off, alpha, mu_sig, mu_bkg)
+
+
 def _wstat_fisher(mu_sig, data):
     r"""Expected information of the profiled WSTAT in ``mu_sig``.
 
@@ -263,8 +280,8 @@ def _wstat_fisher(mu_sig, data):
 
 
 STATISTICS: dict[str, Statistic] = {
-    "cash": Statistic("cash", _cash_value, _cash_grad, _cash_fisher),
-    "wstat": Statistic("wstat", _wstat_value, _wstat_grad, _wstat_fisher),
+    "cash": Statistic("cash", _cash_value, _cash_grad, _cash_fisher, _cash_value_and_grad),
+    "wstat": Statistic("wstat", _wstat_value, _wstat_grad, _wstat_fisher, _wstat_value_and_grad),
 }
 """Registry of statistic records by name (`get_statistic`)."""
 

@@ -369,12 +369,14 @@ class SpectralModel:
         the parameter array), converted from canonical units to each parameter's value unit.
         """
         jac = self._integral_jac_t(self._t(), emin, emax, nodes)
-        out = np.zeros((len(params),) + np.shape(emin))
+        positions: dict = {}
+        for i, q in enumerate(self._parameters):
+            positions.setdefault(id(q), []).append(i)
+        out = np.empty((len(params),) + np.shape(emin))
         for k, par in enumerate(params):
-            for i, q in enumerate(self._parameters):
-                if q is par:
-                    out[k] += jac[i]
-            out[k] *= par._scale_to_canonical
+            pos = positions.get(id(par), ())
+            row = jac[pos[0]] if len(pos) == 1 else sum((jac[i] for i in pos), np.zeros(np.shape(emin)))
+            out[k] = row * par._scale_to_canonical
         return out
 
     # algebra ----------------------------------------------------------------------------
