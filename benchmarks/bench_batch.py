@@ -4,7 +4,8 @@ Gammapy's loop, on the same K power-law spectra (issue 9).
 K spectra of N = 30 reco bins (0.1-100 TeV, log) and 60 true bins (0.05-200 TeV, log), a shared
 Gaussian-in-ln(E) dispersion (`xs.irf.edisp_from_gauss`, sigma 0.1), a shared exposure, a flat
 background of 1 count per bin, counts drawn from power laws with index 2.0-3.0 and amplitude
-0.5-2 x 1e-11 cm-2 s-1 TeV-1 (a few hundred to a few thousand counts per spectrum). All fits
+0.5-2 x 1e-11 cm-2 s-1 TeV-1 and an exposure of 1e8 m2 s (about 300 counts per spectrum, the
+median; ``--exposure`` changes it). All fits
 start from index 2, amplitude 1e-12 and free index and amplitude.
 
 Printed (all ratios from this one run; ``OPENBLAS_NUM_THREADS=1`` is set before numpy loads):
@@ -43,13 +44,13 @@ import xspec_ds as xs  # noqa: E402
 from xspec_ds.irf import edisp_from_gauss  # noqa: E402
 
 
-def simulate(k: int, seed: int = 0, n_reco: int = 30, n_true: int = 60) -> xr.Dataset:
-    """K power-law spectra along ``obs`` with shared responses."""
+def simulate(k: int, seed: int = 0, n_reco: int = 30, n_true: int = 60, exposure_m2s: float = 1e8) -> xr.Dataset:
+    """K power-law spectra along ``obs`` with shared responses (exposure in m2 s)."""
     rng = np.random.default_rng(seed)
     e_reco = xs.MapAxis.from_energy_bounds("0.1 TeV", "100 TeV", n_reco)
     e_true = xs.MapAxis.from_energy_bounds("0.05 TeV", "200 TeV", n_true, name="energy_true")
     base = xs.SpectrumDataset.create(e_reco, e_true, name="template")
-    base.exposure = np.full(n_true, 1e11) * u.Unit("m2 s")
+    base.exposure = np.full(n_true, exposure_m2s) * u.Unit("m2 s")
     base.edisp = edisp_from_gauss(e_true, e_reco, sigma=0.1).values
     base.mask_safe = np.ones(n_reco, bool)
     data = base.data.drop_vars(["counts", "background"])
@@ -58,7 +59,7 @@ def simulate(k: int, seed: int = 0, n_reco: int = 30, n_true: int = 60) -> xr.Da
     amp = rng.uniform(0.5, 2.0, k) * 1e-11
     g = 1 - index[:, None]
     flux = amp[:, None] / g * (edges[1:] ** g - edges[:-1] ** g)
-    exposure_cm2s = 1e11 * 1e4
+    exposure_cm2s = exposure_m2s * 1e4
     mu = flux * exposure_cm2s @ base.edisp.values + 1.0
     counts = rng.poisson(mu).astype(float)
     data["counts"] = (("obs", "energy"), counts)
@@ -157,6 +158,7 @@ def main(argv=None) -> int:
     parser.add_argument("--loop", type=int, default=300, help="spectra in the xs.Fit loop (scaled to K)")
     parser.add_argument("--gammapy", type=int, default=100, help="spectra in the Gammapy loop (scaled to K)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--exposure", type=float, default=1e8, help="exposure per spectrum, m2 s")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     lines = []
@@ -165,7 +167,7 @@ def main(argv=None) -> int:
         print(s)
         lines.append(s)
 
-    data = simulate(args.k)
+    data = simulate(args.k, exposure_m2s=args.exposure)
     model = start_model()
     t_batch = []
     for _ in range(args.repeat):
@@ -192,6 +194,7 @@ def main(argv=None) -> int:
     f_idx = np.abs(res["index"].values - floor[0]) / res["index_err"].values
 
     say(f"Batched power-law fits, K = {args.k} spectra, N = 30 reco / 60 true bins, Cash, shared Gaussian edisp")
+    say(f"counts per spectrum: median {np.median(data['counts'].values.sum(1)):.0f}, exposure {args.exposure:g} m2 s")
     say(f"python {platform.python_version()}, numpy {np.__version__}, xspec_ds {xs.__version__}, {platform.machine()}")
     say(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}; one process on a shared 2-core machine")
     say("")

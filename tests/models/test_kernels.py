@@ -95,9 +95,11 @@ def test_index_near_one_batch_is_stable():
     model = MODELS["pl"]()
     theta = np.array([[1.0 + 1e-7, 1e-12, 1.0], [2.5, 1e-12, 1.0], [1.0, 1e-12, 1.0]])
     jac = model.integral_jacobian(theta, E_LO, E_HI)
-    for row, j in zip(theta, jac, strict=True):
+    flux = model.integral_kernel(theta, E_LO, E_HI)
+    for row, j, f in zip(theta, jac, flux, strict=True):
         single = model.integral_jacobian(row, E_LO, E_HI)
         np.testing.assert_allclose(j, single, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(f, model.integral_kernel(row, E_LO, E_HI), rtol=1e-12, atol=0)
     # index = 1: d/dindex of A E0 ln(E2/E1)-type integral, -A E0 (l2^2 - l1^2)/2 with l = ln(E/E0)
     expected = -1e-12 * (np.log(E_HI) ** 2 - np.log(E_LO) ** 2) / 2
     np.testing.assert_allclose(jac[2, 0], expected, rtol=1e-10, atol=0)

@@ -102,12 +102,14 @@ class _Chunk:
         th = self.spec.theta(x)
         return th, self.spec.spec.integral_kernel(th, self.batch.e_lo, self.batch.e_hi, self.nodes)
 
+    @np.errstate(over="ignore", invalid="ignore", divide="ignore")
     def stat(self, x, rows):
         data, mask, exp, edisp = self.arrays(rows)
         _, flux = self.flux(x)
         mu = likelihood.predict(flux, exp, edisp)
         return likelihood.stat_sum(self.batch.statistic, mu, data, mask)
 
+    @np.errstate(over="ignore", invalid="ignore", divide="ignore")
     def stat_grad(self, x, rows, fisher=True):
         data, mask, exp, edisp = self.arrays(rows)
         th = self.spec.theta(x)
@@ -147,6 +149,31 @@ class _Chunk:
         return x
 
 
+BACKTRACK = np.array([0.5, 0.25, 0.1, 0.03])
+"""Fractions of a failed Levenberg-Marquardt step tried (at once) before the damping grows."""
+
+
+FISHER_ITERATIONS = 3
+"""Iterations on the expected information (Fisher scoring: robust far from the minimum) before the
+Newton steps use the observed Hessian where it is positive definite (quadratic convergence)."""
+
+
+def _observed_where_positive(chunk, xa, rows, g, F):
+    """The observed Hessian (forward differences of the analytic gradient, one gradient per free
+    parameter for all rows) where it is positive definite, else the expected information ``F``."""
+    nf = xa.shape[1]
+    h = 1e-6 * np.maximum(np.abs(xa), 1e-3)
+    hess = np.empty_like(F)
+    for f in range(nf):
+        xp = xa.copy()
+        xp[:, f] += h[:, f]
+        hess[:, :, f] = (chunk.stat_grad(xp, rows, fisher=False)[1] - g) / h[:, f, None]
+    hess = 0.5 * (hess + np.swapaxes(hess, -1, -2))
+    with np.errstate(invalid="ignore"):
+        positive = np.all(np.linalg.eigvalsh(hess) > 0, axis=-1) & np.all(np.isfinite(hess), axis=(1, 2))
+    return np.where(positive[:, None, None], hess, F)
+
+
 def _solve(F, g):
     """Batched ``F^-1 g`` (NaN rows where singular)."""
     try:
@@ -170,12 +197,14 @@ def _newton(chunk: _Chunk, x: np.ndarray, rows: np.ndarray, max_iter: int, tol: 
     lam = np.full(k, 1e-3)
     active = np.array(rows, dtype=int)
     lo, hi = chunk.spec.lo, chunk.spec.hi
-    for _ in range(max_iter):
+    for it in range(max_iter):
         if not active.size:
             break
         xa = x[active]
         s, g, F = chunk.stat_grad(xa, active)
         stat[active] = s
+        if it >= FISHER_ITERATIONS:
+            F = _observed_where_positive(chunk, xa, active, g, F)
         d0 = _solve(F, g)
         edm = 0.5 * np.einsum("kp,kp->k", g, d0)
         done = np.isfinite(edm) & (edm < tol) & np.isfinite(s)
@@ -193,10 +222,28 @@ def _newton(chunk: _Chunk, x: np.ndarray, rows: np.ndarray, max_iter: int, tol: 
         sn = chunk.stat(xn, active)
         # accept a step that does not increase the statistic beyond its rounding (1e-13 relative:
         # a Cash sum of 1e6 counts is known to ~1e-10, where a converged row's EDM lives)
-        better = np.isfinite(sn) & (sn <= s + 1e-13 * np.abs(s))
+        tol_s = 1e-13 * np.abs(s)
+        better = np.isfinite(sn) & (sn <= s + tol_s)
+        full = better.copy()
+        fail = np.flatnonzero(~better)
+        if fail.size:
+            # backtracking along the same step for the rows whose full step failed (curved valleys,
+            # a norm stepping through zero): shorter steps, all evaluated in one call
+            fracs = BACKTRACK
+            xt = np.clip(xa[fail][None] + fracs[:, None, None] * step[fail][None], lo, hi)
+            st = chunk.stat(xt.reshape(-1, xa.shape[1]), np.tile(active[fail], fracs.size)).reshape(fracs.size, -1)
+            ok_t = np.isfinite(st) & (st <= s[fail] + tol_s[fail])
+            first = np.argmax(ok_t, axis=0)  # the longest step that decreases the statistic
+            found = ok_t.any(axis=0)
+            pick = fail[found]
+            xn[pick] = xt[first[found], np.flatnonzero(found)]
+            sn[pick] = st[first[found], np.flatnonzero(found)]
+            better[pick] = True
         x[active[better]] = xn[better]
         stat[active[better]] = sn[better]
-        lam[active] = np.where(better, np.maximum(lam[active] / 10, 1e-12), lam[active] * 10)
+        lam[active] = np.where(
+            full, np.maximum(lam[active] / 10, 1e-12), np.where(better, lam[active], lam[active] * 10)
+        )
         # a row whose step changed nothing (stuck at a bound or at float precision) stops here
         stuck = ~better & (lam[active] > 1e12)
         active = active[~stuck]
@@ -409,7 +456,7 @@ def fit_batch(
     ts: bool = False,
     null: dict | None = None,
     chunk_size: int = 4096,
-    max_iter: int = 100,
+    max_iter: int = 50,
     tol: float = 1e-10,
     refit: bool = True,
 ) -> xr.Dataset:

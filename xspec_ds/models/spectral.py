@@ -65,12 +65,45 @@ def _pl_integral(amplitude, index, reference, emin, emax):
             if p is not None:
                 return (amplitude * reference / g) * (p[..., 1:] - p[..., :-1])
         return (amplitude * reference / g) * ((emax / reference) ** g - (emin / reference) ** g)
+    if isinstance(g, np.ndarray) and g.ndim and np.max(np.abs(g)) >= 0.05:
+        # a batch with both kinds of rows: each form on its own rows (or elements)
+        rows = _split_rows(g, (amplitude, index, reference), emin, np.abs(g) >= 0.05)
+        if rows is not None:
+            return _combine_rows(rows, lambda a, i, r: _pl_integral(a, i, r, emin, emax), np.shape(emin))
+        G, A, R, E1, E2 = np.broadcast_arrays(g, amplitude, reference, emin, emax)
+        big = np.abs(G) >= 0.05
+        out = np.empty(G.shape)
+        out[big] = _pl_integral(A[big], 1.0 - G[big], R[big], E1[big], E2[big])
+        small = ~big
+        out[small] = _pl_integral(A[small], 1.0 - G[small], R[small], E1[small], E2[small])
+        return out
     x1 = emin / reference
     log_ratio = np.log(emax / emin)
     gl = g * log_ratio
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(np.abs(gl) < 1e-10, log_ratio * (1 + 0.5 * gl), np.expm1(gl) / np.where(g == 0, 1.0, g))
     return amplitude * reference * x1**g * factor
+
+
+def _split_rows(g, params, emin, first):
+    """For parameters of shape ``(K, 1)`` and 1-D bins: ``(mask, params_true, params_false)``
+    splitting the rows by the boolean ``first`` (shape ``(K, 1)``), else None."""
+    if g.ndim != 2 or g.shape[1] != 1 or np.ndim(emin) != 1:
+        return None
+    k = g.shape[0]
+    full = [np.broadcast_to(np.asarray(p, dtype=np.float64), (k, 1)) for p in params]
+    m = first[:, 0]
+    return m, [p[m] for p in full], [p[~m] for p in full]
+
+
+def _combine_rows(rows, func, bins_shape):
+    m, p_true, p_false = rows
+    out = np.empty((m.size,) + bins_shape)
+    if m.any():
+        out[m] = func(*p_true)
+    if (~m).any():
+        out[~m] = func(*p_false)
+    return out
 
 
 def _contiguous(emin, emax) -> bool:
@@ -85,8 +118,8 @@ def _contiguous(emin, emax) -> bool:
 def _edge_powers(g, reference, emin, emax, with_log: bool = False):
     """``(E/E0)^g`` at the ``Nt + 1`` edges of contiguous bins (None if the bins are not
     contiguous), computed as ``exp(g (ln E - ln E0))``; with ``with_log`` also ``ln(E/E0)``."""
-    if not _contiguous(emin, emax):
-        return None
+    if not _contiguous(emin, emax) or any(np.shape(v)[-1:] not in ((), (1,)) for v in (g, reference)):
+        return None  # needs bins along the last axis and one parameter value per row
     log_e = np.log(np.append(emin, emax[-1])) - np.log(reference)
     p = np.exp(g * log_e)
     return (p, log_e) if with_log else p
@@ -119,12 +152,17 @@ def _pl_integral_dindex(amplitude, index, reference, emin, emax):
             return _pl_integral_dindex_closed(amplitude, g, reference, x1, x2, l1, l2)
         if np.all(small):
             return _pl_integral_dindex_series(amplitude, g, reference, l1, l2)
-        g_safe = np.where(small, 1.0, g)
-        return np.where(
-            small,
-            _pl_integral_dindex_series(amplitude, np.where(small, g, 0.0), reference, l1, l2),
-            _pl_integral_dindex_closed(amplitude, g_safe, reference, x1, x2, l1, l2),
-        )
+        # evaluate each form only on its own rows or elements (the series is 12 terms: not for every row)
+        rows = _split_rows(g, (amplitude, index, reference), emin, ~small)
+        if rows is not None:
+            return _combine_rows(rows, lambda a, i, r: _pl_integral_dindex(a, i, r, emin, emax), np.shape(emin))
+        G, A, R, X1, X2, L1, L2 = np.broadcast_arrays(g, amplitude, reference, x1, x2, l1, l2)
+        sel = np.abs(G) < 1e-3
+        out = np.empty(G.shape)
+        out[sel] = _pl_integral_dindex_series(A[sel], G[sel], R[sel], L1[sel], L2[sel])
+        rest = ~sel
+        out[rest] = _pl_integral_dindex_closed(A[rest], G[rest], R[rest], X1[rest], X2[rest], L1[rest], L2[rest])
+        return out
     if abs(g) < 1e-3:
         # the closed form cancels like 1/g^2 near index = 1 (1e-2 relative error at g = 1e-7);
         # integral of t e^(g t) dt = sum_k g^k / k! (l2^(k+2) - l1^(k+2)) / (k+2), |g t| << 1
