@@ -153,7 +153,7 @@ BACKTRACK = np.array([0.5, 0.25, 0.1, 0.03])
 """Fractions of a failed Levenberg-Marquardt step tried (at once) before the damping grows."""
 
 
-FISHER_ITERATIONS = 3
+FISHER_ITERATIONS = 5
 """Iterations on the expected information (Fisher scoring: robust far from the minimum) before the
 Newton steps use the observed Hessian where it is positive definite (quadratic convergence)."""
 
@@ -189,9 +189,11 @@ def _solve(F, g):
 
 
 def _newton(chunk: _Chunk, x: np.ndarray, rows: np.ndarray, max_iter: int, tol: float):
-    """Levenberg-Marquardt on the rows ``rows``; returns ``(x, converged, n_iter, stat)``."""
+    """Levenberg-Marquardt on the rows ``rows``; returns ``(x, converged, n_iter, stat, grad)``
+    with ``grad`` the gradient at the final point of the converged rows."""
     k = x.shape[0]
     converged = np.zeros(k, bool)
+    grad_final = np.full(x.shape, np.nan)
     n_iter = np.zeros(k, int)
     stat = np.full(k, np.nan)
     lam = np.full(k, 1e-3)
@@ -209,6 +211,7 @@ def _newton(chunk: _Chunk, x: np.ndarray, rows: np.ndarray, max_iter: int, tol: 
         edm = 0.5 * np.einsum("kp,kp->k", g, d0)
         done = np.isfinite(edm) & (edm < tol) & np.isfinite(s)
         converged[active[done]] = True
+        grad_final[active[done]] = g[done]
         keep = ~done
         active, xa, s, g, F = active[keep], xa[keep], s[keep], g[keep], F[keep]
         if not active.size:
@@ -247,26 +250,26 @@ def _newton(chunk: _Chunk, x: np.ndarray, rows: np.ndarray, max_iter: int, tol: 
         # a row whose step changed nothing (stuck at a bound or at float precision) stops here
         stuck = ~better & (lam[active] > 1e12)
         active = active[~stuck]
-    return x, converged, n_iter, stat
+    return x, converged, n_iter, stat, grad_final
 
 
-def _covariance(chunk: _Chunk, x: np.ndarray, rows: np.ndarray):
-    """``2 H^-1`` in canonical units, with H from central differences of the analytic gradient."""
+def _covariance(chunk: _Chunk, x: np.ndarray, rows: np.ndarray, grad: np.ndarray):
+    """``2 H^-1`` in canonical units, with H from forward differences of the analytic gradient
+    (``grad``: the gradient at ``x``; one more gradient per free parameter for all rows)."""
     k, nf = x.shape[0], x.shape[1]
     cov = np.full((k, nf, nf), np.nan)
     ok = np.zeros(k, bool)
     if not rows.size:
         return cov, ok
-    xa = x[rows]
-    h = 1e-4 * np.maximum(np.abs(xa), 1.0)
+    xa, g0 = x[rows], grad[rows]
+    h = 1e-5 * np.maximum(np.abs(xa), 1.0)
     hess = np.empty((rows.size, nf, nf))
-    for f in range(nf):  # P gradient pairs for all rows at once
-        xp, xm = xa.copy(), xa.copy()
-        xp[:, f] = np.minimum(xa[:, f] + h[:, f], chunk.spec.hi[f])
-        xm[:, f] = np.maximum(xa[:, f] - h[:, f], chunk.spec.lo[f])
+    for f in range(nf):  # one shifted gradient per parameter, all rows at once
+        xp = xa.copy()
+        up = xa[:, f] + h[:, f] <= chunk.spec.hi[f]  # step down at an upper bound
+        xp[:, f] = np.where(up, xa[:, f] + h[:, f], xa[:, f] - h[:, f])
         gp = chunk.stat_grad(xp, rows, fisher=False)[1]
-        gm = chunk.stat_grad(xm, rows, fisher=False)[1]
-        hess[:, :, f] = (gp - gm) / (xp[:, f] - xm[:, f])[:, None]
+        hess[:, :, f] = (gp - g0) / (xp[:, f] - xa[:, f])[:, None]
     hess = 0.5 * (hess + np.swapaxes(hess, -1, -2))
     with np.errstate(invalid="ignore"):
         try:
@@ -309,8 +312,8 @@ def _fit_spectra(spec: _Spec, batch: SpectrumBatch, max_iter: int, tol: float):
     x = np.repeat(spec.x0[None, :], k, axis=0)
     if rows.size:
         x[rows] = chunk.norm_start(x[rows], rows)
-    x, conv, n_iter, stat = _newton(chunk, x, rows, max_iter, tol)
-    cov, cov_ok = _covariance(chunk, x, np.flatnonzero(conv))
+    x, conv, n_iter, stat, grad = _newton(chunk, x, rows, max_iter, tol)
+    cov, cov_ok = _covariance(chunk, x, np.flatnonzero(conv), grad)
     values = x * spec.xscale
     return values, cov, stat, conv & cov_ok, n_iter, reason
 
@@ -325,7 +328,7 @@ def _null_stat(spec_full: _Spec, model, batch: SpectrumBatch, null: dict, max_it
     rows = np.arange(k)
     only_norm_zero = all(p.is_norm and v == 0 for p, v in null.items())
     if spec.free and not only_norm_zero:
-        x, _, _, stat = _newton(chunk, x, rows, max_iter, tol)
+        x, _, _, stat, _ = _newton(chunk, x, rows, max_iter, tol)
         return stat
     return chunk.stat(x, rows)
 
@@ -455,9 +458,9 @@ def fit_batch(
     statistic: str | None = None,
     ts: bool = False,
     null: dict | None = None,
-    chunk_size: int = 4096,
+    chunk_size: int = 2048,
     max_iter: int = 50,
-    tol: float = 1e-10,
+    tol: float = 1e-8,
     refit: bool = True,
 ) -> xr.Dataset:
     """Fit ``model`` independently to every spectrum along ``dim`` of ``data``.
