@@ -46,7 +46,7 @@ def child(k: int, path: str, chunk: int) -> dict:
         simulate(k, seed=1).to_netcdf(path)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster,
         distributed.Client(cluster),
     ):
         lazy = xr.open_dataset(path, chunks={"obs": chunk})

@@ -241,7 +241,7 @@ def test_dask_input_one_task_per_chunk_equals_in_memory():
 def test_dask_distributed_local_cluster():
     distributed = pytest.importorskip("distributed")
     _, data, lazy = _chunked(6, 2)
-    with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None) as cl:
+    with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1, dashboard_address=":0") as cl:
         with distributed.Client(cl):
             res = xs.fit_batch(lazy, start_model("pl"))
     xr.testing.assert_allclose(res, xs.fit_batch(data, start_model("pl")), rtol=1e-12, atol=0)
