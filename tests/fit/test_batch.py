@@ -245,3 +245,10 @@ def test_dask_distributed_local_cluster():
         with distributed.Client(cl):
             res = xs.fit_batch(lazy, start_model("pl"))
     xr.testing.assert_allclose(res, xs.fit_batch(data, start_model("pl")), rtol=1e-12, atol=0)
+
+
+def test_sky_model_input_equals_spectral_model_input():
+    dss = make_spectra(2, seed=12)
+    res_spec = xs.fit_batch(dss, start_model("pl"))
+    res_sky = xs.fit_batch(dss, xs.SkyModel(start_model("pl"), name="src"))
+    xr.testing.assert_identical(res_spec.drop_attrs(), res_sky.drop_attrs())
