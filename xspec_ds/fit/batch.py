@@ -527,7 +527,7 @@ def fit_batch(
             raise ValueError(f"dimension {dim!r} is not in the data (its dimensions are {sorted(data.sizes)})")
         k = data.sizes[dim]
         labels = np.asarray(data[dim].values) if dim in data.coords else np.arange(k)
-        chunks = data.chunks.get(dim) if data.chunks else None
+        chunks = _dim_chunks(data, dim)
         if chunks:
             import dask
 
@@ -557,6 +557,16 @@ def fit_batch(
     result.attrs["statistic"] = statistic or ("wstat" if _has_off(data) else "cash")
     result.attrs["model"] = json.dumps(spec.spec.to_dict(), default=str)
     return result
+
+
+def _dim_chunks(data: xr.Dataset, dim: str):
+    """dask chunk sizes along ``dim`` (None for in-memory data); variables chunked differently
+    (e.g. `xs.open_mfdataset`: one chunk per file, other chunks for shared variables) are unified."""
+    try:
+        chunks = data.chunks
+    except ValueError:  # inconsistent chunks between variables
+        chunks = data.unify_chunks().chunks
+    return chunks.get(dim) if chunks else None
 
 
 def _has_off(data) -> bool:
