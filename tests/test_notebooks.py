@@ -42,6 +42,7 @@ REQUIREMENTS = {
     "joint_crab": ["SpectrumDatasetOnOff.read", "LogParabolaSpectralModel.from_log10"],
     "xray_3c273": ["SpectrumDatasetOnOff.read", "WabsNormSpectralModel", "SpectrumDataset.group_counts"],
     "sed": ["FluxPointsEstimator", "LightCurveEstimator", "SpectrumDatasetOnOff.read"],
+    "batch_fits": ["fit_batch"],
 }
 
 

@@ -4,11 +4,15 @@ A spectrum dataset is an `xarray.Dataset`; `SpectrumDataset` (Gammapy's seed API
 ``ds.spectrum`` accessor are two thin views on it.
 """
 
-from . import accessor  # noqa: F401  (registers ds.spectrum)
+from . import (
+    accessor,  # noqa: F401  (registers ds.spectrum)
+    objects,  # noqa: F401  (registers the readers' class choice with xspec_ds.io)
+)
 from .axes import MapAxis, SpectrumGeom
 from .dataset import SpectrumDataset
 from .estimators import FluxPoints, FluxPointsEstimator, LightCurveEstimator
 from .fit import Datasets, Fit, FitResult
+from .fit.batch import fit_batch
 from .gti import GTI
 from .io import open_dataset, open_mfdataset
 from .models import (
@@ -48,6 +52,7 @@ __all__ = [
     "open_mfdataset",
     "Fit",
     "FitResult",
+    "fit_batch",
     "Datasets",
     "stack",
     "FluxPointsEstimator",

@@ -14,7 +14,7 @@ import astropy.units as u
 import numpy as np
 import xarray as xr
 
-from . import forward, stats, xrayfit
+from . import forward, likelihood, stats, xrayfit
 from .axes import MapAxis, SpectrumGeom, axis_from_dataset, overlap_matrix
 from .containers import as_dataarray, build_dataset, table_from_text, validate_dataset
 from .gti import GTI
@@ -500,15 +500,35 @@ class SpectrumDataset:
         return excess.rename("excess").assign_attrs(units="")
 
     # statistics -------------------------------------------------------------------------
-    def _stat_array_values(self) -> np.ndarray:
+    def _likelihood_inputs(self, restrict: bool = False):
+        """``(statistic, data, grid, exposure, edisp, mask)`` for `xspec_ds.likelihood`.
+
+        ``grid`` holds the true-energy bin edges (``e_lo``, ``e_hi``) and a ``nodes`` dict for
+        the models' quadrature nodes. ``restrict`` allows a subclass to cut the arrays to the fit
+        mask (`SpectrumDatasetOnOff`); the Cash dataset always uses all bins.
+        """
         hot = self._hot()
         if hot.counts is None:
             raise ValueError(f"dataset {self.name!r} has no counts: cannot compute the statistic")
-        return stats.cash(hot.counts, self._npred_values())
+        data = {"counts": hot.counts}
+        bkg = self._npred_background_values()
+        if bkg is not None:
+            data["background"] = bkg
+        record = stats.get_statistic(self.stat_type)
+        if record.name in xrayfit.CHI2_TYPES:
+            data = xrayfit.chi2_data(self, data, hot.mask)
+        return record, data, hot, hot.exposure, hot.edisp, hot.mask
+
+    def _stat_array_values(self) -> np.ndarray:
+        record, data, grid, *_ = self._likelihood_inputs()
+        mu_sig = self._npred_signal_values()
+        if mu_sig is None:
+            mu_sig = np.zeros(self._energy_axis.nbin)
+        return likelihood.stat_array(record, mu_sig, data)
 
     def stat_array(self) -> xr.DataArray:
         """Cash statistic per reco bin (``stats.cash``); per group, or chi2, per `xrayfit`."""
-        if xrayfit.active(self):  # x-ray hook: grouped data / chi2 statistics
+        if xrayfit.active(self):  # x-ray hook: grouped data (per group)
             view = xrayfit.grouped_view(self)
             return view._as_dataarray(xrayfit.stat_array(self), "stat_array")
         return self._as_dataarray(self._stat_array_values(), "stat_array")
@@ -521,72 +541,93 @@ class SpectrumDataset:
         mask (`xspec_ds.validation.check_stat_inputs`)."""
         from .validation import check_stat_inputs
 
-        if xrayfit.active(self):  # x-ray hook: grouped data / chi2 statistics
+        if xrayfit.active(self):  # x-ray hook: grouped data (fitted on the group sums)
             return xrayfit.stat_sum(self)
         hot = self._hot()
         mask = hot.mask
         check_stat_inputs(self, hot, mask)
         stat = self._stat_array_values()
-        total = float(np.sum(stat, where=mask)) if mask is not None else float(np.sum(stat))
+        total = float(likelihood.masked_sum(stat, mask))
         if not np.isfinite(total):  # e.g. an infinite input value: name it (else the model gives inf)
             from .validation import validate
 
             validate(self)
         return total
 
-    def _stat_gradient(self, params) -> tuple[float, np.ndarray]:
+    def _model_fluxes(self, grid, index: dict, cache: dict | None = None):
+        """Summed true-bin flux of the sky models on ``grid`` and the Jacobian rows of the
+        parameters in ``index`` (``{id(parameter): position}``).
+
+        Returns ``(flux or None, rows, dflux or None)``: ``dflux[r]`` is ``d flux / d p`` for the
+        parameter at position ``rows[r]``. ``cache`` (one dict per likelihood call of a joint fit)
+        shares evaluations of one model on one true-energy grid between datasets.
+        """
+        flux, rows, blocks = None, [], []
+        grid_key = None
+        for ev in self.evaluators.values():
+            sm = ev.model.spectral_model
+            mine = [p for p in ev.model.parameters if id(p) in index]
+            hit = None
+            if cache is not None:
+                if grid_key is None:
+                    grid_key = (grid.e_lo.tobytes(), grid.e_hi.tobytes())
+                key = (id(sm), grid_key, tuple(p.value for p in ev.model.parameters), tuple(id(p) for p in mine))
+                hit = cache.get(key)
+            if hit is None:
+                nodes = _grid_nodes(grid, sm)
+                f = forward.integrate_flux(sm, grid.e_lo, grid.e_hi, nodes)
+                d = sm._integral_deriv(grid.e_lo, grid.e_hi, mine, nodes) if mine else None
+                hit = (f, d)
+                if cache is not None:
+                    cache[key] = hit
+            f, d = hit
+            flux = f if flux is None else flux + f
+            if mine:
+                rows.extend(index[id(p)] for p in mine)
+                blocks.append(d)
+        dflux = None if not blocks else (blocks[0] if len(blocks) == 1 else np.concatenate(blocks))
+        return flux, rows, dflux
+
+    def _stat_gradient(self, params, cache: dict | None = None) -> tuple[float, np.ndarray]:
         """Statistic and its gradient with respect to ``params`` (``Parameter`` objects).
 
-        ``dC/dp = sum_j mask_j dC/dmu_j dmu_j/dp`` with ``dC/dmu = 2 (1 - n/mu)``; parameters not
-        used by this dataset get 0.
+        One call of `xspec_ds.likelihood.stat_grad` (K = 1, adjoint fold); parameters not used
+        by this dataset get 0. ``cache``: see `_model_fluxes`.
         """
-        if xrayfit.active(self):  # x-ray hook: grouped data / chi2 statistics
-            return xrayfit.stat_gradient(self, params)
-        hot = self._hot()
+        if xrayfit.active(self):  # x-ray hook: grouped data (fitted on the group sums)
+            return xrayfit.stat_gradient(self, params, cache)
+        record, data, grid, exposure, edisp, mask = self._likelihood_inputs(restrict=True)
         index = {id(p): k for k, p in enumerate(params)}
-        flux, dflux = None, []
-        for ev in self.evaluators.values():
-            model, nodes = ev.model.spectral_model, ev._nodes(hot)
-            f = forward.integrate_flux(model, hot.e_lo, hot.e_hi, nodes)
-            flux = f if flux is None else flux + f
-            mine = [p for p in ev.model.parameters if id(p) in index]
-            if mine:
-                dflux.append((mine, model._integral_deriv(hot.e_lo, hot.e_hi, mine, nodes)))
-        if flux is not None and hot.exposure is None:
+        flux, rows, dflux = self._model_fluxes(grid, index, cache)
+        if flux is not None and exposure is None:
             raise ValueError(f"dataset {self.name!r} has no exposure: cannot predict signal counts")
-        signal = None if flux is None else forward.npred_signal(flux, hot.exposure, hot.edisp)
-        bkg = self._npred_background_values()
-        mu = forward.npred_total(signal, bkg)
-        stat = stats.cash(hot.counts, mu)
-        w = stats.cash_gradient_weights(hot.counts, mu)
-        if hot.mask is not None:
-            w = np.where(hot.mask, w, 0.0)
-            total = float(np.sum(stat, where=hot.mask))
-        else:
-            total = float(np.sum(stat))
-        w = np.where(mu > 0, w, 0.0)
+        stat, g, w = likelihood.stat_grad(record, flux, dflux, exposure, edisp, data, mask)
         grad = np.zeros(len(params))
-        if dflux:
-            # adjoint: dC/dmu_true once, then every parameter's gradient is a dot product
-            v = forward.backproject(w, hot.edisp) * hot.exposure
-            for mine, d in dflux:
-                grad[[index[id(p)] for p in mine]] += d @ v
+        if g is not None:
+            if len(set(rows)) == len(rows):
+                grad[rows] += g
+            else:  # a parameter used by several models of this dataset
+                np.add.at(grad, rows, g)
+        if "background" in data:
+            self._background_model_gradient(index, w, grad)
+        return float(stat), grad
+
+    def _background_model_gradient(self, index: dict, w: np.ndarray, grad: np.ndarray) -> None:
+        """Add ``sum_j w_j background_j d factor_j / d p`` for free background-model parameters
+        (``w = d stat / d mu``; the background enters the prediction as ``mu_sig + background``)."""
         bkg_model = self.background_model
-        if bkg_model is not None and hot.background is not None:
-            mine = [p for p in bkg_model.parameters if id(p) in index]
-            if mine:
-                centers = self._energy_axis.center.to_value(ENERGY_UNIT)
-                spec = bkg_model.spectral_model
-                for p in mine:
-                    v0 = p.value
-                    h = 1e-6 * max(abs(v0), 1e-12)
-                    p.value = v0 + h
-                    fp = spec._dnde(centers)
-                    p.value = v0 - h
-                    fm = spec._dnde(centers)
-                    p.value = v0
-                    grad[index[id(p)]] += (hot.background * (fp - fm) / (2 * h)) @ w
-        return total, grad
+        hot = self._hot()
+        if bkg_model is None or hot.background is None:
+            return
+        if not any(id(p) in index for p in bkg_model.parameters):
+            return
+        centers = self._energy_axis.center.to_value(ENERGY_UNIT)
+        spec = bkg_model.spectral_model
+        jac = spec.dnde_jacobian(spec.theta(), centers)  # (P, N), canonical units (pure kernel)
+        dmu = jac @ (hot.background * w)
+        for i, q in enumerate(spec.parameters):
+            if id(q) in index:
+                grad[index[id(q)]] += dmu[i] * q._scale_to_canonical
 
     # simulation & residuals ---------------------------------------------------------------
     def fake(self, random_state="random-seed") -> None:
@@ -913,6 +954,14 @@ class SpectrumDataset:
         new = type(self).from_xarray(self._data.copy(deep=True), validate=False)
         new._models = _copy.deepcopy(self._models, memo)
         return new
+
+
+def _grid_nodes(grid, model):
+    """Quadrature nodes of ``model`` on ``grid``'s true-energy bins, kept in ``grid.nodes``."""
+    key = id(model)
+    if key not in grid.nodes:
+        grid.nodes[key] = forward.nodes_for(model, grid.e_lo, grid.e_hi)
+    return grid.nodes[key]
 
 
 def _compute_residuals(data: np.ndarray, model: np.ndarray, method: str) -> np.ndarray:

@@ -7,16 +7,9 @@ background"; Gammapy's ``wstat``) profiles it out bin by bin. The Dataset stores
 ``counts_off``, ``acceptance``, ``acceptance_off`` (dims ``energy``) next to the usual
 ``exposure``, ``edisp`` and masks; ``background = alpha * counts_off`` is derived, never stored.
 
-Gradient of the profiled statistic. With ``mu_on = mu_sig + alpha mu_bkg`` and
-``W(mu_sig, mu_bkg) = 2 [mu_sig + (1 + alpha) mu_bkg - n_on ln mu_on - n_off ln mu_bkg]``,
-the profiled ``W_p(mu_sig) = W(mu_sig, mu_bkg*(mu_sig))`` has, by the envelope theorem
-(``dW/dmu_bkg = 0`` at an interior optimum; on the boundary ``mu_bkg* = 0`` is locally constant),
-
-    dW_p/dmu_sig = 2 (1 - n_on / (mu_sig + alpha mu_bkg*)),
-
-which is 2 where ``n_on = 0``. The fit's gradient is this weight times ``d mu_sig / d p``
-summed over the fit mask, computed by the adjoint: the weights are back-projected once through
-the dispersion kernel (`forward.backproject`) and dotted with each parameter's ``d flux / d p``.
+The statistic, its gradient (``stats.wstat_gradient_weights``, back-projected once through the
+dispersion) and its information are computed by `xspec_ds.likelihood` from the ``"wstat"``
+record of `xspec_ds.stats`; this class only supplies the arrays (`_likelihood_inputs`).
 """
 
 from __future__ import annotations
@@ -27,33 +20,16 @@ import xarray as xr
 
 from . import forward, stats, xrayfit
 from .dataset import SpectrumDataset, _variable_property, get_random_state
+from .stats import wstat_gradient_weights
 
 __all__ = ["SpectrumDatasetOnOff", "wstat_gradient_weights"]
 
 _ONOFF_NAMES = ("counts", "counts_off", "acceptance", "acceptance_off")
-_FLUX_CACHE: dict = {}
 RESTRICT_TO_MASK = True
 """Fit on the masked bins only when the dispersion kernel is sparse (`_FitRestriction`)."""
 RESTRICT_MAX_FRACTION = 0.8
 """... and when the cut kernel keeps at most this fraction of the non-zero elements (otherwise
 indexing the arrays on every call costs more than it saves)."""
-
-
-def wstat_gradient_weights(n_on, n_off, alpha, mu_sig, mu_bkg=None) -> np.ndarray:
-    """``dW/dmu_sig`` of the profiled WSTAT per bin: ``2 (1 - n_on / (mu_sig + alpha mu_bkg))``.
-
-    ``mu_bkg`` is the profiled off-region background (`stats.get_wstat_mu_bkg`). Bins with
-    ``n_on = 0`` get 2; bins where the predicted on counts vanish with ``n_on > 0`` (the
-    statistic is infinite there) get 0.
-    """
-    n_on = np.asarray(n_on, dtype=np.float64)
-    if mu_bkg is None:
-        mu_bkg = stats.get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig)
-    mu_on = np.asarray(mu_sig, dtype=np.float64) + np.asarray(alpha) * mu_bkg
-    ok = mu_on > 0
-    ratio = np.divide(n_on, mu_on, out=np.zeros_like(mu_on), where=ok)
-    w = 2.0 * (1.0 - ratio)
-    return np.where((n_on > 0) & ~ok, 0.0, w)
 
 
 class _OnOffHot:
@@ -241,52 +217,35 @@ class SpectrumDatasetOnOff(SpectrumDataset):
         return (self.counts - self.background).rename("excess").assign_attrs(units="")
 
     # statistics -------------------------------------------------------------------------------
-    def _stat_array_values(self) -> np.ndarray:
+    def _likelihood_inputs(self, restrict: bool = False):
+        """WSTAT inputs for `xspec_ds.likelihood` (see `SpectrumDataset._likelihood_inputs`).
+
+        With ``restrict``, a sparse dispersion kernel and a mask, the arrays are cut to the
+        masked reco bins and the true bins feeding them (`_FitRestriction`); the sums are the same.
+        """
         hot = self._require("the WSTAT statistic")
         if hot.n_on is None:
             raise ValueError(f"dataset {self.name!r} has no counts: cannot compute the statistic")
-        # alpha = 0 (acceptance_off 0 outside the safe range, e.g. after stacking) gives NaN in
-        # those bins, as Gammapy; they are outside the mask and never summed: no RuntimeWarning
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return stats.wstat(hot.n_on, hot.n_off, hot.alpha, self._mu_sig())
+        base = self._hot()
+        mask = base.mask
+        r = self._fit_restriction(base, mask) if restrict else None
+        record = stats.get_statistic(self.stat_type)  # "wstat", or a chi2 type set by the user
+        if r is not None:
+            data = {"counts": hot.n_on[r.cols], "counts_off": hot.n_off[r.cols], "alpha": hot.alpha[r.cols]}
+            if record.name in xrayfit.CHI2_TYPES:
+                data = xrayfit.chi2_data(self, data, None)
+            return record, data, r, r.exposure, r.edisp, None
+        data = {"counts": hot.n_on, "counts_off": hot.n_off, "alpha": hot.alpha}
+        if record.name in xrayfit.CHI2_TYPES:
+            data = xrayfit.chi2_data(self, data, mask)
+        return record, data, base, base.exposure, base.edisp, mask
 
     def stat_array(self) -> xr.DataArray:
-        """WSTAT per reco bin (`stats.wstat`, with Gammapy's goodness-of-fit terms)."""
-        if xrayfit.active(self):  # x-ray hook: grouped data / chi2 statistics
+        """WSTAT per reco bin (`stats.wstat`, with Gammapy's goodness-of-fit terms), or the
+        statistic ``stat_type`` names."""
+        if xrayfit.active(self):  # x-ray hook: grouped data (per group)
             return SpectrumDataset.stat_array(self)
         return self._as_dataarray(self._stat_array_values(), "stat_array")
-
-    def _grid_key(self, hot) -> int:
-        """Hash of the true-energy grid (datasets of one instrument usually share it)."""
-        cached = getattr(self, "_grid_cache", None)
-        if cached is None or cached[0] is not hot:
-            cached = self._grid_cache = (hot, hash((hot.e_lo.tobytes(), hot.e_hi.tobytes())))
-        return cached[1]
-
-    def _fluxes(self, ev, hot, mine) -> tuple[np.ndarray, np.ndarray | None]:
-        """True-bin integral flux of ``ev``'s model and its derivatives with respect to ``mine``.
-
-        Joint fits evaluate one model on many datasets that share a true-energy grid (all nine
-        IACT spectra of the joint-crab release); results are memoised on (model, grid,
-        parameter values), so each distinct grid costs one evaluation per likelihood call.
-        """
-        sm = ev.model.spectral_model
-        key = (
-            sm,  # the object itself (hashed by id, kept alive by the cache, so no id reuse)
-            type(sm),
-            self._grid_key(hot),
-            tuple(p.value for p in ev.model.parameters),
-            tuple(id(p) for p in mine),
-        )
-        hit = _FLUX_CACHE.get(key)
-        if hit is None:
-            nodes = ev._nodes(hot)
-            flux = sm._integral(hot.e_lo, hot.e_hi, nodes)
-            dflux = sm._integral_deriv(hot.e_lo, hot.e_hi, mine, nodes) if mine else None
-            if len(_FLUX_CACHE) >= 256:
-                _FLUX_CACHE.clear()
-            hit = _FLUX_CACHE[key] = (flux, dflux)
-        return hit
 
     def _fit_restriction(self, base, mask) -> _FitRestriction | None:
         """The cached `_FitRestriction` for this mask, or None where it does not apply."""
@@ -298,56 +257,6 @@ class SpectrumDatasetOnOff(SpectrumDataset):
                 return None
             r = self._restriction = _FitRestriction(base, mask)
         return r if r.useful else None
-
-    def _stat_gradient(self, params) -> tuple[float, np.ndarray]:
-        """WSTAT summed over the mask and its gradient (see the module docstring).
-
-        With a sparse dispersion kernel and a mask, the sums run over the masked reco bins and
-        the true bins feeding them only (`_FitRestriction`); the result is the same.
-        """
-        if xrayfit.active(self):  # x-ray hook: grouped data / chi2 statistics
-            return xrayfit.stat_gradient(self, params)
-        hot = self._require("the WSTAT statistic")
-        if hot.n_on is None:
-            raise ValueError(f"dataset {self.name!r} has no counts: cannot compute the statistic")
-        base = self._hot()
-        mask = base.mask
-        r = self._fit_restriction(base, mask)
-        if r is not None:
-            grid, exposure, edisp = r, r.exposure, r.edisp
-            n_on, n_off, alpha = hot.n_on[r.cols], hot.n_off[r.cols], hot.alpha[r.cols]
-            mask = None
-        else:
-            grid, exposure, edisp = base, base.exposure, base.edisp
-            n_on, n_off, alpha = hot.n_on, hot.n_off, hot.alpha
-        index = {id(p): k for k, p in enumerate(params)}
-        flux_total, derivs = None, []
-        for ev in self.evaluators.values():
-            mine = [p for p in ev.model.parameters if id(p) in index]
-            flux, dflux = self._fluxes(ev, grid, mine)
-            flux_total = flux if flux_total is None else flux_total + flux
-            if mine:
-                derivs.append((mine, dflux))
-        if flux_total is None:
-            mu_sig = np.zeros(alpha.shape)
-        else:
-            mu_sig = forward.npred_signal(flux_total, exposure, edisp)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mu_bkg = np.nan_to_num(stats.get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig))
-        stat = stats.wstat(n_on, n_off, alpha, mu_sig, mu_bkg=mu_bkg)
-        w = wstat_gradient_weights(n_on, n_off, alpha, mu_sig, mu_bkg)
-        if mask is not None:
-            total = float(np.sum(stat, where=mask))
-            w = np.where(mask, w, 0.0)
-        else:
-            total = float(np.sum(stat))
-        grad = np.zeros(len(params))
-        if derivs:
-            # adjoint (`forward.backproject`): one pass through the kernel for all parameters
-            v = forward.backproject(w, edisp) * exposure
-            for mine, dflux in derivs:
-                grad[[index[id(p)] for p in mine]] += dflux @ v
-        return total, grad
 
     # simulation ---------------------------------------------------------------------------------
     def fake(self, *args, random_state="random-seed", npred_background=None) -> None:

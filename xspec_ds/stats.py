@@ -5,6 +5,9 @@ All functions are vectorised numpy and broadcast over any leading dimensions (e.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
 import numpy as np
 
 __all__ = [
@@ -14,6 +17,10 @@ __all__ = [
     "cash_gradient_weights",
     "wstat",
     "get_wstat_mu_bkg",
+    "wstat_gradient_weights",
+    "Statistic",
+    "STATISTICS",
+    "get_statistic",
     "wstat_gof_terms",
     "li_ma_significance",
     "cash_sqrt_ts",
@@ -121,6 +128,26 @@ def wstat(n_on, n_off, alpha, mu_sig, mu_bkg=None, extra_terms: bool = True):
     if extra_terms:
         stat = stat + wstat_gof_terms(n_on, n_off)
     return stat
+
+
+def wstat_gradient_weights(n_on, n_off, alpha, mu_sig, mu_bkg=None) -> np.ndarray:
+    r"""``dW/dmu_sig`` of the profiled WSTAT per bin: ``2 (1 - n_on / (mu_sig + alpha mu_bkg))``.
+
+    With ``mu_on = mu_sig + alpha mu_bkg`` the profiled ``W_p(mu_sig) = W(mu_sig, mu_bkg*(mu_sig))``
+    has, by the envelope theorem (``dW/dmu_bkg = 0`` at an interior optimum; on the boundary
+    ``mu_bkg* = 0`` is locally constant), ``dW_p/dmu_sig = 2 (1 - n_on / mu_on)``.
+    ``mu_bkg`` is the profiled off-region background (`get_wstat_mu_bkg`). Bins with
+    ``n_on = 0`` get 2; bins where the predicted on counts vanish with ``n_on > 0`` (the
+    statistic is infinite there) get 0.
+    """
+    n_on = np.asarray(n_on, dtype=np.float64)
+    if mu_bkg is None:
+        mu_bkg = get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig)
+    mu_on = np.asarray(mu_sig, dtype=np.float64) + np.asarray(alpha) * mu_bkg
+    ok = mu_on > 0
+    ratio = np.divide(n_on, mu_on, out=np.zeros_like(mu_on), where=ok)
+    w = 2.0 * (1.0 - ratio)
+    return np.where((n_on > 0) & ~ok, 0.0, w)
 
 
 def wstat_gof_terms(n_on, n_off):
@@ -276,3 +303,126 @@ CHI2_STATISTICS = {
 ``data`` a mapping holding ``counts`` and optionally ``counts_off`` + ``alpha`` or
 ``background`` (and ``stat_err`` for ``chi2``) (the shared statistic-record interface: the engine's ``Statistic`` registry
 takes these three callables unchanged)."""
+
+
+# statistic records ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Statistic:
+    """A fit statistic as three per-bin functions of the predicted signal counts.
+
+    ``mu_sig`` is the predicted *signal* counts per reco bin (already folded) and ``data`` a
+    mapping of arrays broadcastable to ``(..., N)``: ``"counts"`` and, depending on the
+    statistic, ``"background"`` (known background counts), ``"counts_off"`` and ``"alpha"``.
+    The formulas themselves live in the functions above (`cash`, `wstat`, ...); a record only
+    wires them to this common signature, which `xspec_ds.likelihood` folds and sums.
+
+    Attributes
+    ----------
+    name : str
+        ``"cash"``, ``"wstat"``, ``"chi2datavar"``, ``"chi2gehrels"``.
+    value : callable
+        ``value(mu_sig, data)`` -> per-bin statistic, shape ``(..., N)``.
+    grad : callable
+        ``grad(mu_sig, data)`` -> ``d value / d mu_sig`` per bin.
+    fisher : callable
+        ``fisher(mu_sig, data)`` -> per-bin weight ``W >= 0`` such that the Hessian of
+        ``sum(value)`` with respect to parameters is approximated by ``J^T diag(W) J`` with
+        ``J = d mu_sig / d theta`` (the expected information of ``-2 ln L``).
+    value_and_grad : callable, optional
+        ``value_and_grad(mu_sig, data) -> (value, grad)`` sharing intermediate results (e.g. the
+        profiled WSTAT background); `xspec_ds.likelihood` uses it when given.
+    """
+
+    name: str
+    value: Callable
+    grad: Callable
+    fisher: Callable
+    value_and_grad: Callable | None = None
+
+
+def _cash_mu(mu_sig, data: Mapping):
+    """Total predicted counts ``max(mu_sig + background, 0)`` (Gammapy clips at 0)."""
+    bkg = data.get("background")
+    mu = mu_sig if bkg is None else mu_sig + bkg
+    return np.maximum(mu, 0.0)
+
+
+def _cash_value(mu_sig, data):
+    return cash(data["counts"], _cash_mu(mu_sig, data))
+
+
+def _cash_grad(mu_sig, data):
+    mu = _cash_mu(mu_sig, data)
+    return np.where(mu > 0, cash_gradient_weights(data["counts"], mu), 0.0)
+
+
+def _cash_value_and_grad(mu_sig, data):
+    mu = _cash_mu(mu_sig, data)
+    n = data["counts"]
+    return cash(n, mu), np.where(mu > 0, cash_gradient_weights(n, mu), 0.0)
+
+
+def _cash_fisher(mu_sig, data):
+    """Expected information of ``C = 2 (mu - n ln mu)``: ``E[d2C/dmu2] = E[2 n / mu^2] = 2 / mu``."""
+    mu = np.maximum(_cash_mu(mu_sig, data), TRUNCATION_VALUE)
+    return 2.0 / mu
+
+
+def _wstat_mu_bkg(mu_sig, data):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.nan_to_num(get_wstat_mu_bkg(data["counts"], data["counts_off"], data["alpha"], mu_sig))
+
+
+def _wstat_value(mu_sig, data):
+    mu_bkg = _wstat_mu_bkg(mu_sig, data)
+    return wstat(data["counts"], data["counts_off"], data["alpha"], mu_sig, mu_bkg=mu_bkg)
+
+
+def _wstat_grad(mu_sig, data):
+    mu_bkg = _wstat_mu_bkg(mu_sig, data)
+    return wstat_gradient_weights(data["counts"], data["counts_off"], data["alpha"], mu_sig, mu_bkg)
+
+
+def _wstat_value_and_grad(mu_sig, data):
+    mu_bkg = _wstat_mu_bkg(mu_sig, data)
+    n_on, n_off, alpha = data["counts"], data["counts_off"], data["alpha"]
+    value = wstat(n_on, n_off, alpha, mu_sig, mu_bkg=mu_bkg)
+    return value, wstat_gradient_weights(n_on, n_off, alpha, mu_sig, mu_bkg)
+
+
+def _wstat_fisher(mu_sig, data):
+    r"""Expected information of the profiled WSTAT in ``mu_sig``.
+
+    For Poisson on counts (mean ``mu_sig + alpha b``) and off counts (mean ``b``), the
+    information matrix of ``-2 ln L`` is ``2 [[1/mu_on, alpha/mu_on], [alpha/mu_on,
+    alpha^2/mu_on + 1/b]]``; profiling ``b`` out (Schur complement) leaves
+    ``2 / (mu_sig + alpha (1 + alpha) b)`` at ``b = mu_bkg``.
+    """
+    mu_bkg = _wstat_mu_bkg(mu_sig, data)
+    alpha = np.asarray(data["alpha"], dtype=np.float64)
+    denom = np.asarray(mu_sig, dtype=np.float64) + alpha * (1.0 + alpha) * mu_bkg
+    return 2.0 / np.maximum(denom, TRUNCATION_VALUE)
+
+
+STATISTICS: dict[str, Statistic] = {
+    "cash": Statistic("cash", _cash_value, _cash_grad, _cash_fisher, _cash_value_and_grad),
+    "wstat": Statistic("wstat", _wstat_value, _wstat_grad, _wstat_fisher, _wstat_value_and_grad),
+}
+"""Registry of statistic records by name (`get_statistic`)."""
+STATISTICS.update({name: Statistic(name, *fns) for name, fns in CHI2_STATISTICS.items()})
+
+
+def get_statistic(name) -> Statistic:
+    """The `Statistic` record called ``name`` (a record is returned as is).
+
+    Raises
+    ------
+    ValueError
+        Naming the unknown statistic and the known ones.
+    """
+    if isinstance(name, Statistic):
+        return name
+    try:
+        return STATISTICS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown statistic {name!r}; known statistics: {sorted(STATISTICS)}") from None

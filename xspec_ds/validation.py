@@ -263,8 +263,28 @@ def validate(dataset, n_free: int = 0, name: str | None = None) -> None:
             )
     for name_ in VALUE_RULES:
         if name_ in data.variables:
+            if name_ == "counts" and _is_net(data):
+                _check_net_counts(data, label)
+                continue
             _check_variable(data, name_, label)
     _check_fit_bins(data, label, n_free)
+
+
+def _is_net(data: xr.Dataset) -> bool:
+    """A background-subtracted (NET) spectrum fitted with its own errors (``stat_type = "chi2"``
+    with ``stat_err``, e.g. Swift BAT): its counts may be negative."""
+    return data.attrs.get("stat_type") == "chi2" and "stat_err" in data.variables
+
+
+def _check_net_counts(data: xr.Dataset, label: str) -> None:
+    values = np.asarray(data["counts"].values, dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        idx = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), values.shape)
+        raise DatasetValidationError(
+            f"{label}: variable 'counts' must be finite, got {values[idx]} at "
+            f"{_where(data, data['counts'].dims, idx)} ({int(bad.sum())} bad bin(s))"
+        )
 
 
 def _check_fit_bins(data: xr.Dataset, label: str, n_free: int) -> None:
@@ -344,7 +364,7 @@ def check_stat_inputs(dataset, hot, mask) -> None:
     """
     # bare ufunc reductions (no np.min wrappers): ~1 us each on small arrays; NaN fails ``min >= 0``
     bad = mask is not None and not _any(mask)
-    arrays = [hot.counts, hot.background, hot._exposure]
+    arrays = [None if _is_net(dataset.data) else hot.counts, hot.background, hot._exposure]
     if hasattr(dataset, "_onoff"):  # the raw arrays (alpha is cached: in-place edits of acceptances)
         get = dataset.data._variables.get
         arrays += [None if (v := get(k)) is None else v.values for k in ("counts_off", "acceptance", "acceptance_off")]

@@ -10,8 +10,7 @@ import pytest
 from astropy.io import fits
 
 import xspec_ds as xs
-from xspec_ds.io.ogip import OGIPError, read_rmf
-from xspec_ds.io.ogip2 import is_pha2, read_pha2_table
+from xspec_ds.io.ogip import OGIPError, is_pha2, read_pha2_table, read_rmf
 
 M = Path(__file__).parents[2] / ".." / "shared" / "data" / "ogip-missions"
 needs_data = pytest.mark.skipif(not M.exists(), reason=f"shared data not found at {M.resolve()}")

@@ -148,3 +148,41 @@ def test_ebl_not_a_table(tmp_path):
     fits.HDUList([fits.PrimaryHDU()]).writeto(path)
     with pytest.raises(ValueError, match="no PARAMETERS extension"):
         xs.EBLAbsorptionNormSpectralModel.read(path)
+
+
+def _absorbed_models(ebl_path):
+    pl = xs.PowerLawSpectralModel(index=2.0, amplitude="1e-11 cm-2 s-1 TeV-1", reference="1 TeV")
+    ebl = xs.EBLAbsorptionNormSpectralModel.read(ebl_path, redshift=0.15, alpha_norm=1.0)
+    ebl.parameters["redshift"].frozen = False
+    ebl.parameters["alpha_norm"].frozen = False
+    return {
+        "wabs": xs.WabsNormSpectralModel(nh=0.3)
+        * xs.PowerLawSpectralModel(index=1.8, amplitude="1e-3 cm-2 s-1 keV-1", reference="1 keV"),
+        "ebl": ebl * pl,
+    }
+
+
+@pytest.mark.parametrize("name", ["wabs", "ebl"])
+def test_absorbed_kernels_rows_and_jacobian(ebl_table, name):
+    """The pure kernels of absorbed models: rows of a parameter array equal the object at those
+    values, no parameter is changed, and the Jacobian equals central differences of the kernel."""
+    model = _absorbed_models(ebl_table)[name]
+    edges = np.geomspace(3e-10, 9e-9, 25) if name == "wabs" else np.geomspace(0.1, 5.0, 25)  # TeV (0.3-9 keV for wabs)
+    e_lo, e_hi = edges[:-1], edges[1:]
+    theta0 = model.theta()
+    rng = np.random.default_rng(3)
+    theta = theta0 * rng.uniform(0.9, 1.1, (3, theta0.size))
+    flux = model.integral_kernel(theta, e_lo, e_hi)
+    np.testing.assert_array_equal(model.theta(), theta0)
+    for row, f in zip(theta, flux, strict=True):
+        for p, v in zip(model.parameters, row, strict=True):
+            p.value = v / p._scale_to_canonical
+        np.testing.assert_allclose(f, model._integral(e_lo, e_hi), rtol=1e-12, atol=0)
+    jac = model.integral_jacobian(theta, e_lo, e_hi)
+    for i in range(theta0.size):
+        h = 1e-6 * np.abs(theta[:, i : i + 1])
+        tp, tm = theta.copy(), theta.copy()
+        tp[:, i : i + 1] += h
+        tm[:, i : i + 1] -= h
+        fd = (model.integral_kernel(tp, e_lo, e_hi) - model.integral_kernel(tm, e_lo, e_hi)) / (2 * h)
+        np.testing.assert_allclose(jac[:, i], fd, rtol=1e-5, atol=1e-7 * np.abs(fd).max(), err_msg=str(i))

@@ -74,8 +74,9 @@ class Datasets:
 
     def _stat_gradient(self, params) -> tuple[float, np.ndarray]:
         total, grad = 0.0, np.zeros(len(params))
+        cache: dict = {}  # model fluxes shared by datasets on one true-energy grid, for this call only
         for d in self._datasets:
-            s, g = d._stat_gradient(params)
+            s, g = d._stat_gradient(params, cache=cache)
             total += s
             grad += g
         return total, grad

@@ -26,6 +26,7 @@ from ..models import Parameter, Parameters
 from ..validation import validate_fit
 from . import covariance as _cov
 from .datasets import Datasets
+from .joint import JointLikelihood
 
 __all__ = ["Fit", "FitResult", "OptimizeResult", "CovarianceResult"]
 
@@ -47,6 +48,7 @@ class _Objective:
         self.scales = np.array(scales)
         self.nfev = 0
         self._last = None  # (x, stat, grad) of the latest evaluation
+        self._joint = None
 
     def x0(self) -> np.ndarray:
         return np.array([p.value for p in self.params]) / self.scales
@@ -70,7 +72,10 @@ class _Objective:
         if last is not None and np.array_equal(last[0], x):
             return last[1], last[2].copy()
         self.nfev += 1
-        stat, grad = self.datasets._stat_gradient(self.params)
+        if self._joint is None:
+            # same-binning datasets sharing models: one vectorised pass (a snapshot of the data, taken here)
+            self._joint = JointLikelihood(self.datasets)
+        stat, grad = self._joint.stat_gradient(self.params)
         if not np.isfinite(stat):
             stat, grad = np.inf, np.zeros_like(x)
         else:
@@ -271,7 +276,7 @@ class Fit:
             if hess_x is not None:
                 hessian = hess_x / np.outer(obj.scales, obj.scales)
         obj.set(x)
-        stat = datasets.stat_sum()
+        stat = obj.fun(x)  # the objective's own total (one vectorised pass for same-binning datasets)
         message = _cov.optimize_message(ok, msg)
         return OptimizeResult(ok, message, obj.nfev, stat, self.backend, Parameters(params), x, hessian, msg)
 

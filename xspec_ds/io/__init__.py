@@ -21,6 +21,29 @@ class DatasetFileError(ValueError):
     """A file that cannot be read as a spectrum dataset (corrupt, truncated or of another kind)."""
 
 
+# The object layer (`xspec_ds.dataset`) registers its class picker here at import: readers build
+# plain `xarray.Dataset`s and hand them over, so no module of `xspec_ds.io` imports the object layer
+# (no import circle dataset -> io -> ogip -> onoff -> dataset; tests/test_layering.py checks it).
+_OBJECT_FACTORY = None
+_DEFAULT_CLASS = None
+
+
+def register_object_factory(factory, default_class) -> None:
+    """Set ``factory(data, cls=None, kind=None) -> dataset object`` and the default class
+    (called by `xspec_ds.dataset` at import)."""
+    global _OBJECT_FACTORY, _DEFAULT_CLASS
+    _OBJECT_FACTORY, _DEFAULT_CLASS = factory, default_class
+
+
+def as_dataset_object(data, cls=None, kind: str | None = None):
+    """The dataset object for the `xarray.Dataset` ``data``: the object layer picks the class
+    (``cls`` if given and compatible; ``kind="ogip"`` or ``"auto"`` picks on-off when ``data`` has
+    ``counts_off``)."""
+    if _OBJECT_FACTORY is None:  # pragma: no cover - the package import registers it
+        raise RuntimeError("xspec_ds.dataset is not imported: no dataset class to build")
+    return _OBJECT_FACTORY(data, cls=cls, kind=kind)
+
+
 def _is_netcdf_name(filename, suffixes) -> bool:
     return Path(filename).suffix.lower() in suffixes
 
@@ -86,10 +109,6 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
     (passed on to `xspec_ds.io.ogip.read_pha`, which follows the header to ARF/RMF/background).
     Every failure names the file and the problem.
     """
-    if cls is None:
-        from ..dataset import SpectrumDataset
-
-        cls = SpectrumDataset
     path = Path(filename)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
@@ -98,7 +117,7 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
         from .netcdf import read_netcdf
 
         try:
-            return read_netcdf(cls, path, name=name, **kwargs)
+            return read_netcdf(cls or _default_class(), path, name=name, **kwargs)
         except Exception as exc:  # any failure of a backend on a damaged file
             raise DatasetFileError(f"{path}: cannot read as a netCDF spectrum dataset: {exc}") from exc
     from astropy.io import fits
@@ -132,13 +151,20 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
         from .fits import FitsLayoutError, from_hdulist
 
         try:
-            return from_hdulist(cls, hdulist, name=name, source=str(path), **kwargs)
+            return from_hdulist(cls or _default_class(), hdulist, name=name, source=str(path), **kwargs)
         except FitsLayoutError:
             raise
         except Exception as exc:  # any failure on a damaged file
             raise DatasetFileError(
                 f"{path}: cannot read the Gammapy SpectrumDataset layout (truncated or corrupt?): {exc}"
             ) from exc
+
+
+def _default_class():
+    """The object layer's default dataset class (`~xspec_ds.SpectrumDataset`)."""
+    if _DEFAULT_CLASS is None:  # pragma: no cover - the package import registers it
+        raise RuntimeError("xspec_ds.dataset is not imported: no dataset class to build")
+    return _DEFAULT_CLASS
 
 
 def _accepts_cls(func) -> bool:
@@ -153,7 +179,8 @@ def _accepts_cls(func) -> bool:
 def open_dataset(path, chunks=None, **kwargs):
     """Lazy (dask) `xarray.Dataset` of one file; see `xspec_ds.io.lazy.open_dataset`. An OGIP PHA type II
     file gives one ``obs`` per row (`xspec_ds.io.ogip2.open_pha2`, keywords ``bkg``, ``arf``, ``rmf``)."""
-    from .ogip2 import is_pha2, open_pha2
+    from .ogip import is_pha2
+    from .ogip2 import open_pha2
 
     if is_pha2(path):  # x-ray hook: OGIP PHA type II -> obs-dimensioned Dataset (kwargs: bkg, arf, rmf)
         return open_pha2(path, chunks=chunks, **kwargs)

@@ -380,8 +380,6 @@ def read_pha_table(filename) -> dict:
 
 def _type2_single_row(path: Path) -> dict:
     """A type II PHA with one row as `read_pha_table`'s dict (several rows: use ``xs.open_dataset``)."""
-    from .ogip2 import read_pha2_table
-
     t = read_pha2_table(path)
     if t["counts"].shape[0] != 1:
         raise OGIPError(
@@ -498,9 +496,6 @@ def read_pha(filename, name: str | None = None, group: bool = True, cls=None, bk
         For corrupt files, channel mismatches between PHA, RMF and background, or a zero
         background ``BACKSCAL`` in a safe bin.
     """
-    from ..dataset import SpectrumDataset
-    from ..onoff import SpectrumDatasetOnOff
-
     path = Path(filename)
     pha = read_pha_table(path)
     header = pha["header"]
@@ -603,13 +598,10 @@ def read_pha(filename, name: str | None = None, group: bool = True, cls=None, bk
         _attach_net(data, pha, path)
     if group and np.any(pha["grouping"] == -1):
         _attach_grouping(data, pha, path)
-    # on-off data always give a SpectrumDatasetOnOff (a SpectrumDataset subclass, so the
-    # dispatch's ``cls=SpectrumDataset`` is honoured); no background file gives a SpectrumDataset
-    if bkg_path is None:
-        cls = SpectrumDataset if cls is None or issubclass(SpectrumDatasetOnOff, cls) else cls
-    elif cls is None or not issubclass(cls, SpectrumDatasetOnOff):
-        cls = SpectrumDatasetOnOff
-    return cls.from_xarray(data, validate=False)
+    # the object layer picks the class: on-off data give a SpectrumDatasetOnOff, else a SpectrumDataset
+    from . import as_dataset_object
+
+    return as_dataset_object(data, cls=cls, kind="ogip")
 
 
 def _attach_net(data, pha: dict, path: Path) -> None:
@@ -904,3 +896,147 @@ def is_ogip_pha(filename) -> bool:
             )
     except (OSError, ValueError):
         return False
+
+
+# PHA type II tables (many spectra in one SPECTRUM table; `xspec_ds.io.ogip2` builds the Dataset) --------
+def _is_type2(hdu) -> bool:
+    h = hdu.header
+    clas = " ".join(str(h.get(k, "")) for k in ("HDUCLAS3", "HDUCLAS4")).upper().replace(" ", "")
+    if "TYPE:II" in clas or "PHA:II" in clas or "TYPEII" in clas:
+        return True
+    names = [c.upper() for c in hdu.columns.names]
+    for col in ("COUNTS", "RATE"):
+        if col in names:
+            return (
+                np.asarray(hdu.data[hdu.columns.names[names.index(col)]]).ndim == 2
+                or hdu.data.dtype[hdu.columns.names[names.index(col)]].kind == "O"
+            )
+    return False
+
+
+def is_pha2(filename) -> bool:
+    """True if ``filename`` is a FITS file whose ``SPECTRUM`` extension is a type II PHA."""
+    try:
+        with fits.open(filename, memmap=False) as hdul:
+            for h in hdul[1:]:
+                if h.name.upper() == "SPECTRUM" or str(h.header.get("HDUCLAS1", "")).upper() == "SPECTRUM":
+                    return _is_type2(h)
+    except (OSError, ValueError, TypeError):
+        return False
+    return False
+
+
+def _vector(hdu, name, n_rows, n_chan, path, default=None, dtype=np.float64):
+    """A per-channel quantity: vector column (rows x channels), scalar column, or keyword."""
+    names = [c.upper() for c in hdu.columns.names]
+    if name in names:
+        col = hdu.data[hdu.columns.names[names.index(name)]]
+        if isinstance(col, np.ndarray) and col.dtype != object:
+            arr = np.asarray(col, dtype=dtype)
+            if arr.ndim == 1:
+                return np.repeat(arr[:, None], n_chan, axis=1)
+            return arr.reshape(n_rows, -1)
+        rows = [np.atleast_1d(np.asarray(r, dtype=dtype)) for r in col]
+        return np.stack(rows)
+    if name in hdu.header:
+        return np.full((n_rows, n_chan), hdu.header[name], dtype=dtype)
+    return None if default is None else np.full((n_rows, n_chan), default, dtype=dtype)
+
+
+def _scalar(hdu, name, n_rows, default=None):
+    names = [c.upper() for c in hdu.columns.names]
+    if name in names:
+        return np.asarray(hdu.data[hdu.columns.names[names.index(name)]], dtype=np.float64).reshape(n_rows)
+    if name in hdu.header:
+        return np.full(n_rows, float(hdu.header[name]))
+    return None if default is None else np.full(n_rows, float(default))
+
+
+def _row_lengths(hdu, name) -> np.ndarray:
+    col = hdu.data[name]
+    if isinstance(col, np.ndarray) and col.dtype != object:
+        arr = np.asarray(col)
+        return np.full(len(arr), arr.shape[1] if arr.ndim == 2 else 1)
+    return np.array([np.size(r) for r in col])
+
+
+def read_pha2_table(filename) -> dict:
+    """The ``SPECTRUM`` table of a type II PHA as arrays of shape (rows, channels).
+
+    Returns a dict with ``path``, ``header``, ``counts``, ``quality``, ``grouping``,
+    ``backscal``, ``areascal`` (rows x channels), ``exposure`` (rows), ``spec_num``,
+    ``time_start``/``time_stop`` (rows, or None), ``ebounds`` (MapAxis or None), ``linked``
+    (file names from the first row or the header) and ``first_channel``.
+
+    Raises
+    ------
+    OGIPError
+        Rows with different numbers of channels, no COUNTS/RATE, a RATE spectrum without
+        EXPOSURE.
+    """
+    from .ogip import _ebounds
+
+    path = Path(filename)
+    with _open(path) as hdul:
+        hdu = _find_hdu(hdul, path, ("SPECTRUM",), ("SPECTRUM",))
+        header = hdu.header.copy()
+        names = [c.upper() for c in hdu.columns.names]
+        n_rows = len(hdu.data)
+        if n_rows == 0:
+            raise OGIPError(f"{path}: type II SPECTRUM table has no rows")
+        col = "COUNTS" if "COUNTS" in names else "RATE" if "RATE" in names else None
+        if col is None:
+            raise OGIPError(f"{path}: SPECTRUM has neither COUNTS nor RATE")
+        lengths = _row_lengths(hdu, hdu.columns.names[names.index(col)])
+        if np.any(lengths != lengths[0]):
+            bad = int(np.flatnonzero(lengths != lengths[0])[0])
+            raise OGIPError(
+                f"{path}: type II rows differ in channel count ({col} of row 0 has {lengths[0]} channels, "
+                f"row {bad} has {lengths[bad]}); all spectra of one file must share the channels"
+            )
+        n_chan = int(lengths[0])
+        values = _vector(hdu, col, n_rows, n_chan, path)
+        exposure = _scalar(hdu, "EXPOSURE", n_rows)
+        if exposure is None:
+            raise OGIPError(f"{path}: no EXPOSURE column or keyword")
+        if col == "RATE":
+            counts = values * exposure[:, None]
+            counts = np.where(np.isclose(counts, np.round(counts), rtol=0, atol=1e-6), np.round(counts), counts)
+        else:
+            counts = values
+        quality = _vector(hdu, "QUALITY", n_rows, n_chan, path, default=0, dtype=np.int64)
+        grouping = _vector(hdu, "GROUPING", n_rows, n_chan, path, default=0, dtype=np.int64)
+        backscal = _vector(hdu, "BACKSCAL", n_rows, n_chan, path, default=1.0)
+        areascal = _vector(hdu, "AREASCAL", n_rows, n_chan, path, default=1.0)
+        spec_num = _scalar(hdu, "SPEC_NUM", n_rows)
+        t0, t1 = _scalar(hdu, "TIME", n_rows), _scalar(hdu, "ENDTIME", n_rows)
+        if t0 is None:
+            t0, tel = _scalar(hdu, "TSTART", n_rows), _scalar(hdu, "TELAPSE", n_rows)
+            t1 = None if t0 is None or tel is None else t0 + tel
+        linked = {}
+        for key in ("BACKFILE", "RESPFILE", "ANCRFILE"):
+            if key in names:
+                linked[key] = str(hdu.data[hdu.columns.names[names.index(key)]][0]).strip()
+            elif key in header:
+                linked[key] = str(header[key]).strip()
+        first = _tlmin(hdu, "CHANNEL") if "CHANNEL" in names else None
+        eb_hdu = next((h for h in hdul[1:] if h.name.upper() == "EBOUNDS"), None)
+        ebounds = _ebounds(eb_hdu, path)[1] if eb_hdu is not None else None
+    if ebounds is not None and ebounds.nbin != n_chan:
+        raise OGIPError(f"{path}: EBOUNDS has {ebounds.nbin} channels but the spectra have {n_chan}")
+    return {
+        "path": path,
+        "header": header,
+        "counts": np.asarray(counts, dtype=np.float64),
+        "quality": quality,
+        "grouping": grouping,
+        "backscal": backscal,
+        "areascal": areascal,
+        "exposure": exposure,
+        "spec_num": None if spec_num is None else spec_num.astype(np.int64),
+        "time_start": t0,
+        "time_stop": t1,
+        "ebounds": ebounds,
+        "linked": linked,
+        "first_channel": first,
+    }

@@ -27,7 +27,7 @@ import numpy as np
 from astropy.io import fits
 
 from .quadrature import QuadratureNodes, quadrature_nodes
-from .spectral import CompoundSpectralModel, SpectralModel, _energy_tev
+from .spectral import CompoundSpectralModel, SpectralModel, _energy_tev, _expand
 
 __all__ = [
     "MM83_EDGES_KEV",
@@ -113,10 +113,6 @@ class _AbsorptionMixin:
             return AbsorbedSpectralModel(self, other, absorber_first=False)
         return NotImplemented
 
-    def _log_factor_deriv(self, energy_tev, params) -> np.ndarray:  # pragma: no cover - abstract
-        """``d ln A / d p.value`` for ``params`` at ``energy_tev``: shape (len(params), ...)."""
-        raise NotImplementedError
-
 
 class WabsNormSpectralModel(_AbsorptionMixin, SpectralModel):
     """Photoelectric absorption ``exp(-nh sigma_MM83(E))`` (XSPEC ``wabs``), ``nh`` in 1e22 cm-2.
@@ -142,15 +138,15 @@ class WabsNormSpectralModel(_AbsorptionMixin, SpectralModel):
     def _sigma22(self, energy_tev):
         return mm83_cross_section(np.asarray(energy_tev) * _KEV_PER_TEV) * 1e22
 
-    def _dnde(self, energy):
-        return np.exp(-self._pv("nh") * self._sigma22(energy))
+    def _dnde_t(self, t, energy):
+        (nh,) = t
+        return np.exp(-nh * self._sigma22(energy))
 
-    def _log_factor_deriv(self, energy_tev, params):
-        out = np.zeros((len(params),) + np.shape(energy_tev))
-        for k, p in enumerate(params):
-            if p is self.parameters["nh"]:
-                out[k] = -self._sigma22(energy_tev)
-        return out
+    def _dnde_jac_t(self, t, energy):
+        """``d/d nh exp(-nh sigma) = -sigma exp(-nh sigma)`` (analytic)."""
+        (nh,) = t
+        sigma = self._sigma22(energy)
+        return [-sigma * np.exp(-nh * sigma)]
 
 
 class EBLAbsorptionNormSpectralModel(_AbsorptionMixin, SpectralModel):
@@ -224,42 +220,37 @@ class EBLAbsorptionNormSpectralModel(_AbsorptionMixin, SpectralModel):
                 f"[{self.param[0]}, {self.param[-1]}]"
             )
 
-    def _log_absorption(self, energy_tev) -> np.ndarray:
-        z = float(self.parameters["redshift"].value)
-        self._check_redshift(z)
-        i = int(np.clip(np.searchsorted(self.param, z, side="right") - 1, 0, self.param.size - 2))
-        t = (z - self.param[i]) / (self.param[i + 1] - self.param[i])
-        row = (1.0 - t) * self._log_values[i] + t * self._log_values[i + 1]
+    def _log_absorption_t(self, z, energy_tev) -> np.ndarray:
+        """ln A at ``energy_tev`` for redshift(s) ``z`` (any shape broadcasting with the energies).
+
+        Bilinear interpolation of the tabulated ln A: linear in ln E between energy nodes (clamped
+        at the ends), linear in z between redshift nodes, written with hat-function weights in z
+        so that arrays of redshifts (one per spectrum) broadcast like every other kernel.
+        """
+        z = np.asarray(z, dtype=np.float64)
+        self._check_redshift(float(np.min(z)))
+        self._check_redshift(float(np.max(z)))
         le = np.log(np.asarray(energy_tev, dtype=np.float64) * _KEV_PER_TEV)
         x = self._log_energy
         j = np.clip(np.searchsorted(x, le, side="right") - 1, 0, x.size - 2)
         s = (le - x[j]) / (x[j + 1] - x[j])
-        return row[j] + s * (row[j + 1] - row[j])
+        p = self.param
+        i = np.clip(np.searchsorted(p, z, side="right") - 1, 0, p.size - 2)
+        out = 0.0
+        for k in np.unique(np.concatenate([i.ravel(), i.ravel() + 1])):  # the (few) bracketing nodes
+            d = z - p[k]
+            width = np.where(d > 0, p[min(k + 1, p.size - 1)] - p[k], p[k] - p[max(k - 1, 0)])
+            w = np.clip(1.0 - np.abs(d) / np.where(width > 0, width, np.inf), 0.0, None)
+            row = self._log_values[k]
+            out = out + w * (row[j] + s * (row[j + 1] - row[j]))
+        return out
 
-    def _dnde(self, energy):
-        a = np.exp(self._log_absorption(energy))
+    def _dnde_t(self, t, energy):
+        z, alpha_norm = t
+        a = np.exp(self._log_absorption_t(z, energy))
         tiny = np.finfo(np.float64).tiny
         a = np.where(np.abs(a) - tiny <= tiny, 0.0, a)
-        return np.clip(a, 0.0, 1.0) ** self._pv("alpha_norm")
-
-    def _log_factor_deriv(self, energy_tev, params):
-        out = np.zeros((len(params),) + np.shape(energy_tev))
-        for k, p in enumerate(params):
-            if p is self.parameters["alpha_norm"]:
-                a = np.clip(np.exp(self._log_absorption(energy_tev)), np.finfo(np.float64).tiny, 1.0)
-                out[k] = np.log(a)
-            elif p is self.parameters["redshift"]:
-                h = 1e-6 * max(abs(p.value), 1e-3)
-                v0 = p.value
-                try:
-                    p.value = v0 + h
-                    up = np.log(np.clip(self._dnde(energy_tev), np.finfo(np.float64).tiny, None))
-                    p.value = v0 - h
-                    dn = np.log(np.clip(self._dnde(energy_tev), np.finfo(np.float64).tiny, None))
-                finally:
-                    p.value = v0
-                out[k] = (up - dn) / (2 * h)
-        return out
+        return np.clip(a, 0.0, 1.0) ** alpha_norm
 
     def to_dict(self, full_output: bool = False) -> dict:
         data = super().to_dict(full_output)
@@ -304,24 +295,17 @@ class AbsorbedSpectralModel(CompoundSpectralModel):
             cache[key] = edge_split_nodes(emin, emax, self.absorber._breaks_tev)
         return cache[key]
 
-    def _integral(self, emin, emax, nodes=None):
+    def _integral_t(self, t, emin, emax, nodes=None):
         """Bin integrals of the product on nodes split at the absorption edges (the ``nodes``
         of a plain grid are not used: they straddle the edges, where the integrand jumps)."""
-        return self._split_nodes(emin, emax).integrate(self._dnde(self._split_nodes(emin, emax).energy))
-
-    def _integral_deriv(self, emin, emax, params, nodes=None):
         nodes = self._split_nodes(emin, emax)
-        own = [k for k, p in enumerate(params) if any(p is q for q in self.absorber.parameters)]
-        out = np.empty((len(params),) + np.shape(emin))
-        others = [k for k in range(len(params)) if k not in own]
-        if others:
-            out[others] = SpectralModel._integral_deriv(self, emin, emax, [params[k] for k in others], nodes)
-        if own:
-            f = self._dnde(nodes.energy)
-            dlog = self.absorber._log_factor_deriv(nodes.energy, [params[k] for k in own])
-            for j, k in enumerate(own):
-                out[k] = nodes.integrate(f * dlog[j])
-        return out
+        return nodes.integrate(self._dnde_t(_expand(t, 1), nodes.energy))
+
+    def _integral_jac_t(self, t, emin, emax, nodes=None):
+        """Quadrature, on the same split nodes, of the product rule's Jacobian (analytic for
+        ``wabs`` and for continua with analytic ``dnde`` derivatives)."""
+        nodes = self._split_nodes(emin, emax)
+        return [nodes.integrate(j) for j in self._dnde_jac_t(_expand(t, 1), nodes.energy)]
 
     @classmethod
     def _from_dict(cls, data):

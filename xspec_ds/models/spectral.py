@@ -54,11 +54,29 @@ def _energy_tev(energy) -> np.ndarray:
 def _pl_integral(amplitude, index, reference, emin, emax):
     """Integral of ``A (E/E0)^-index`` over [emin, emax], stable near index = 1."""
     g = 1.0 - index
-    if isinstance(g, float) and abs(g) >= 0.05:
+    if (isinstance(g, float) and abs(g) >= 0.05) or (
+        isinstance(g, np.ndarray) and g.size and np.min(np.abs(g)) >= 0.05
+    ):
         # Fast path (the fit hot path): the plain difference ``x2^g - x1^g``. Its relative
         # rounding error is about 2e-16 / (|g| ln(emax/emin)): below 5e-12 for |g| >= 0.05 and
         # ln(emax/emin) >= 1e-3 (~2000 bins per decade); the expm1 form below is for g near 0.
+        if isinstance(g, np.ndarray) and g.ndim:  # a batch of rows: powers once per edge, not twice per bin
+            p = _edge_powers(g, reference, emin, emax)
+            if p is not None:
+                return (amplitude * reference / g) * (p[..., 1:] - p[..., :-1])
         return (amplitude * reference / g) * ((emax / reference) ** g - (emin / reference) ** g)
+    if isinstance(g, np.ndarray) and g.ndim and np.max(np.abs(g)) >= 0.05:
+        # a batch with both kinds of rows: each form on its own rows (or elements)
+        rows = _split_rows(g, (amplitude, index, reference), emin, np.abs(g) >= 0.05)
+        if rows is not None:
+            return _combine_rows(rows, lambda a, i, r: _pl_integral(a, i, r, emin, emax), np.shape(emin))
+        G, A, R, E1, E2 = np.broadcast_arrays(g, amplitude, reference, emin, emax)
+        big = np.abs(G) >= 0.05
+        out = np.empty(G.shape)
+        out[big] = _pl_integral(A[big], 1.0 - G[big], R[big], E1[big], E2[big])
+        small = ~big
+        out[small] = _pl_integral(A[small], 1.0 - G[small], R[small], E1[small], E2[small])
+        return out
     x1 = emin / reference
     log_ratio = np.log(emax / emin)
     gl = g * log_ratio
@@ -67,11 +85,84 @@ def _pl_integral(amplitude, index, reference, emin, emax):
     return amplitude * reference * x1**g * factor
 
 
+def _split_rows(g, params, emin, first):
+    """For parameters of shape ``(K, 1)`` and 1-D bins: ``(mask, params_true, params_false)``
+    splitting the rows by the boolean ``first`` (shape ``(K, 1)``), else None."""
+    if g.ndim != 2 or g.shape[1] != 1 or np.ndim(emin) != 1:
+        return None
+    k = g.shape[0]
+    full = [np.broadcast_to(np.asarray(p, dtype=np.float64), (k, 1)) for p in params]
+    m = first[:, 0]
+    return m, [p[m] for p in full], [p[~m] for p in full]
+
+
+def _combine_rows(rows, func, bins_shape):
+    m, p_true, p_false = rows
+    out = np.empty((m.size,) + bins_shape)
+    if m.any():
+        out[m] = func(*p_true)
+    if (~m).any():
+        out[~m] = func(*p_false)
+    return out
+
+
+def _contiguous(emin, emax) -> bool:
+    return (
+        np.ndim(emin) == 1
+        and np.shape(emin) == np.shape(emax)
+        and np.size(emin) > 0
+        and np.array_equal(emin[1:], emax[:-1])
+    )
+
+
+def _edge_powers(g, reference, emin, emax, with_log: bool = False):
+    """``(E/E0)^g`` at the ``Nt + 1`` edges of contiguous bins (None if the bins are not
+    contiguous), computed as ``exp(g (ln E - ln E0))``; with ``with_log`` also ``ln(E/E0)``."""
+    if not _contiguous(emin, emax) or any(np.shape(v)[-1:] not in ((), (1,)) for v in (g, reference)):
+        return None  # needs bins along the last axis and one parameter value per row
+    log_e = np.log(np.append(emin, emax[-1])) - np.log(reference)
+    p = np.exp(g * log_e)
+    return (p, log_e) if with_log else p
+
+
+def _pl_unit_and_dindex(index, reference, emin, emax):
+    """Batch path: ``integral (E/E0)^-index dE`` per bin and its ``index`` derivative from one set
+    of edge powers (closed forms of `_pl_integral` and `_pl_integral_dindex`); None where the
+    series forms are needed (``|1 - index|`` small) or the bins are not contiguous."""
+    g = 1.0 - index
+    if not (isinstance(g, np.ndarray) and g.size and np.min(np.abs(g)) >= 0.05):
+        return None
+    out = _edge_powers(g, reference, emin, emax, with_log=True)
+    if out is None:
+        return None
+    p, log_x = out
+    unit = reference / g * (p[..., 1:] - p[..., :-1])
+    q = p * (log_x / g - 1 / g**2)
+    return unit, -reference * (q[..., 1:] - q[..., :-1])
+
+
 def _pl_integral_dindex(amplitude, index, reference, emin, emax):
     """d/d(index) of `_pl_integral`: ``-A E0 integral x^-index ln x dx``."""
     g = 1.0 - index
     x1, x2 = emin / reference, emax / reference
     l1, l2 = np.log(x1), np.log(x2)
+    if not isinstance(g, float) and np.ndim(g) > 0:  # a batch: series where |g| is small, closed form elsewhere
+        small = np.abs(g) < 1e-3
+        if not np.any(small):
+            return _pl_integral_dindex_closed(amplitude, g, reference, x1, x2, l1, l2)
+        if np.all(small):
+            return _pl_integral_dindex_series(amplitude, g, reference, l1, l2)
+        # evaluate each form only on its own rows or elements (the series is 12 terms: not for every row)
+        rows = _split_rows(g, (amplitude, index, reference), emin, ~small)
+        if rows is not None:
+            return _combine_rows(rows, lambda a, i, r: _pl_integral_dindex(a, i, r, emin, emax), np.shape(emin))
+        G, A, R, X1, X2, L1, L2 = np.broadcast_arrays(g, amplitude, reference, x1, x2, l1, l2)
+        sel = np.abs(G) < 1e-3
+        out = np.empty(G.shape)
+        out[sel] = _pl_integral_dindex_series(A[sel], G[sel], R[sel], L1[sel], L2[sel])
+        rest = ~sel
+        out[rest] = _pl_integral_dindex_closed(A[rest], G[rest], R[rest], X1[rest], X2[rest], L1[rest], L2[rest])
+        return out
     if abs(g) < 1e-3:
         # the closed form cancels like 1/g^2 near index = 1 (1e-2 relative error at g = 1e-7);
         # integral of t e^(g t) dt = sum_k g^k / k! (l2^(k+2) - l1^(k+2)) / (k+2), |g t| << 1
@@ -85,12 +176,44 @@ def _pl_integral_dindex(amplitude, index, reference, emin, emax):
     return -amplitude * reference * prim
 
 
+def _pl_integral_dindex_closed(amplitude, g, reference, x1, x2, l1, l2):
+    prim = (x2**g * (l2 / g - 1 / g**2)) - (x1**g * (l1 / g - 1 / g**2))
+    return -amplitude * reference * prim
+
+
+def _pl_integral_dindex_series(amplitude, g, reference, l1, l2):
+    prim = 0.0
+    coef = 1.0
+    for k in range(12):
+        prim = prim + coef * (l2 ** (k + 2) - l1 ** (k + 2)) / (k + 2)
+        coef = coef * g / (k + 1)
+    return -amplitude * reference * prim
+
+
+def _expand(t, n: int) -> list:
+    """Each parameter array of ``t`` with ``n`` trailing axes added (to broadcast with energies)."""
+    idx = (Ellipsis,) + (None,) * n
+    return [np.asarray(x, dtype=np.float64)[idx] for x in t]
+
+
+FD_REL_STEP = 1e-6
+"""Relative step of the central differences on parameter arrays used by models without an
+analytic Jacobian (about 1e-10 relative accuracy; parameters are never mutated)."""
+
+
 class SpectralModel:
     """Base class: a differential flux ``dN/dE(E)`` with named parameters.
 
     Subclasses declare ``_parameter_specs``: tuples ``(name, default, canonical_unit, options)``
-    and implement ``_dnde(energy_tev)`` on canonical floats. Models with a closed-form integral
-    override ``_integral(emin, emax)``.
+    and implement ``_dnde_t(t, energy)``: the formula as a pure function of ``t``, the canonical
+    parameter values in the order of `parameters` (floats, or arrays broadcasting against
+    ``energy``). Models with a closed-form integral override ``_integral_t(t, emin, emax, nodes)``;
+    models with analytic derivatives override ``_dnde_jac_t`` / ``_integral_jac_t``.
+
+    The kernels `dnde_kernel`, `integral_kernel`, `dnde_jacobian` and `integral_jacobian` take a
+    parameter array ``theta[..., P]`` (K rows for K spectra) and broadcast: no formula reads a
+    parameter from ``self`` or changes one, so one model object serves any number of spectra.
+    ``_dnde``/``_integral`` are these kernels at the current parameter values.
     """
 
     tag: tuple[str, ...] = ()
@@ -152,6 +275,98 @@ class SpectralModel:
     def _pv(self, name: str) -> float:
         return self.__dict__["_p_" + name].canonical
 
+    def _t(self) -> tuple:
+        """Current canonical parameter values, in the order of `parameters` (Python floats)."""
+        return tuple(p.canonical for p in self._parameters)
+
+    def theta(self) -> np.ndarray:
+        """Current canonical parameter values as an array of shape ``(P,)`` (see `integral_kernel`)."""
+        return np.array(self._t(), dtype=np.float64)
+
+    # pure kernels of a parameter array ------------------------------------------------------
+    def dnde_kernel(self, theta, energy) -> np.ndarray:
+        """``dN/dE`` in ``cm-2 s-1 TeV-1`` at ``energy`` (TeV, shape ``(N,)``) for parameter rows
+        ``theta[..., P]`` (canonical units, order of `parameters`): shape ``(..., N)``."""
+        theta = np.asarray(theta, dtype=np.float64)
+        out = self._dnde_t(_expand(np.moveaxis(theta, -1, 0), 1), np.asarray(energy, dtype=np.float64))
+        return np.broadcast_to(out, theta.shape[:-1] + np.shape(energy))
+
+    def dnde_jacobian(self, theta, energy) -> np.ndarray:
+        """``d dnde / d theta``: shape ``(..., P, N)`` (analytic where the model has it)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        t = _expand(np.moveaxis(theta, -1, 0), 1)
+        jac = self._dnde_jac_t(t, np.asarray(energy, dtype=np.float64))
+        shape = theta.shape[:-1] + (np.size(energy),)
+        return (
+            np.stack([np.broadcast_to(j, shape) for j in jac], axis=-2)
+            if jac
+            else np.zeros(shape[:-1] + (0, shape[-1]))
+        )
+
+    def integral_kernel(self, theta, e_lo, e_hi, nodes: QuadratureNodes | None = None) -> np.ndarray:
+        """Integral flux per bin (``cm-2 s-1``) of ``[e_lo, e_hi]`` (TeV, shape ``(N,)``) for
+        parameter rows ``theta[..., P]``: shape ``(..., N)``."""
+        theta = np.asarray(theta, dtype=np.float64)
+        t = _expand(np.moveaxis(theta, -1, 0), 1)
+        out = self._integral_t(t, e_lo, e_hi, nodes)
+        return np.broadcast_to(out, theta.shape[:-1] + np.shape(e_lo))
+
+    def integral_jacobian(self, theta, e_lo, e_hi, nodes: QuadratureNodes | None = None) -> np.ndarray:
+        """``d integral / d theta`` per bin: shape ``(..., P, N)`` (canonical units)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        t = _expand(np.moveaxis(theta, -1, 0), 1)
+        jac = self._integral_jac_t(t, e_lo, e_hi, nodes)
+        shape = theta.shape[:-1] + np.shape(e_lo)
+        if not jac:
+            return np.zeros(theta.shape[:-1] + (0,) + np.shape(e_lo))
+        return np.stack([np.broadcast_to(j, shape) for j in jac], axis=-2)
+
+    def integral_and_jacobian(self, theta, e_lo, e_hi, nodes: QuadratureNodes | None = None, wrt=None):
+        """`integral_kernel` and `integral_jacobian` in one call (models share work where they can).
+
+        ``wrt``: positions (in `parameters`) of the Jacobian rows wanted, default all; the
+        Jacobian has shape ``(..., len(wrt), N)``.
+        """
+        theta = np.asarray(theta, dtype=np.float64)
+        t = _expand(np.moveaxis(theta, -1, 0), 1)
+        flux, jac = self._integral_and_jac_t(t, e_lo, e_hi, nodes)
+        shape = theta.shape[:-1] + np.shape(e_lo)
+        flux = np.broadcast_to(flux, shape)
+        if wrt is not None:
+            jac = [jac[i] for i in wrt]
+        if not jac:
+            return flux, np.zeros(theta.shape[:-1] + (0,) + np.shape(e_lo))
+        out = np.empty(theta.shape[:-1] + (len(jac),) + np.shape(e_lo))
+        for i, j in enumerate(jac):
+            out[..., i, :] = j
+        return flux, out
+
+    # formulas on t (override in subclasses) -----------------------------------------------------
+    def _integral_and_jac_t(self, t, emin, emax, nodes=None):
+        return self._integral_t(t, emin, emax, nodes), self._integral_jac_t(t, emin, emax, nodes)
+
+    def _dnde_t(self, t, energy):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _integral_t(self, t, emin, emax, nodes=None):
+        """Quadrature of `_dnde_t` (models with a closed form override this)."""
+        if nodes is None:
+            nodes = quadrature_nodes(emin, emax)
+        return nodes.integrate(self._dnde_t(_expand(t, 1), nodes.energy))
+
+    def _dnde_jac_t(self, t, energy) -> list:
+        """``[d dnde / d t_k for k]``: central differences on the parameter arrays by default."""
+        return _central_differences(lambda tt: self._dnde_t(tt, energy), t)
+
+    def _integral_jac_t(self, t, emin, emax, nodes=None) -> list:
+        """``[d integral / d t_k]``: quadrature of `_dnde_jac_t` for quadrature models, else central
+        differences of `_integral_t` on the parameter arrays."""
+        if not self.has_analytic_integral and type(self)._dnde_jac_t is not SpectralModel._dnde_jac_t:
+            if nodes is None:
+                nodes = quadrature_nodes(emin, emax)
+            return [nodes.integrate(j) for j in self._dnde_jac_t(_expand(t, 1), nodes.energy)]
+        return _central_differences(lambda tt: self._integral_t(tt, emin, emax, nodes), t)
+
     # evaluation -------------------------------------------------------------------------
     def __call__(self, energy) -> u.Quantity:
         """dN/dE at ``energy`` (a Quantity or string), in ``cm-2 s-1 TeV-1``."""
@@ -161,18 +376,17 @@ class SpectralModel:
         """Alias of ``__call__``."""
         return self(energy)
 
-    def _dnde(self, energy: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _dnde(self, energy: np.ndarray) -> np.ndarray:
+        """dN/dE at canonical energies (TeV) for the current parameter values."""
+        return self._dnde_t(self._t(), energy)
 
     def _integral(self, emin: np.ndarray, emax: np.ndarray, nodes: QuadratureNodes | None = None) -> np.ndarray:
-        """Integral flux per bin in ``cm-2 s-1`` from canonical edges (TeV)."""
-        if nodes is None:
-            nodes = quadrature_nodes(emin, emax)
-        return nodes.integrate(self._dnde(nodes.energy))
+        """Integral flux per bin in ``cm-2 s-1`` from canonical edges (TeV), current parameters."""
+        return self._integral_t(self._t(), emin, emax, nodes)
 
     @property
     def has_analytic_integral(self) -> bool:
-        return type(self)._integral is not SpectralModel._integral
+        return type(self)._integral_t is not SpectralModel._integral_t
 
     def integral(self, energy_min, energy_max, **kwargs) -> u.Quantity:
         """Integral flux between ``energy_min`` and ``energy_max`` (Quantities), ``cm-2 s-1``."""
@@ -188,22 +402,19 @@ class SpectralModel:
     def _integral_deriv(self, emin, emax, params, nodes=None) -> np.ndarray:
         """d(integral per bin)/d(parameter value) for each parameter in ``params``.
 
-        Returns an array of shape ``(len(params),) + emin.shape``. The default uses central
-        differences with a relative step of 1e-6 on each parameter (about 1e-10 relative
-        accuracy); models override it with analytic derivatives where they have them.
+        Returns an array of shape ``(len(params),) + emin.shape``: the rows of `integral_jacobian`
+        at the current values (analytic where the model has it, else central differences on
+        the parameter array), converted from canonical units to each parameter's value unit.
         """
+        jac = self._integral_jac_t(self._t(), emin, emax, nodes)
+        positions: dict = {}
+        for i, q in enumerate(self._parameters):
+            positions.setdefault(id(q), []).append(i)
         out = np.empty((len(params),) + np.shape(emin))
         for k, par in enumerate(params):
-            v0 = par.value
-            h = 1e-6 * max(abs(v0), 1e-12)
-            try:
-                par.value = v0 + h
-                f_plus = self._integral(emin, emax, nodes)
-                par.value = v0 - h
-                f_minus = self._integral(emin, emax, nodes)
-            finally:
-                par.value = v0
-            out[k] = (f_plus - f_minus) / (2 * h)
+            pos = positions.get(id(par), ())
+            row = jac[pos[0]] if len(pos) == 1 else sum((jac[i] for i in pos), np.zeros(np.shape(emin)))
+            out[k] = row * par._scale_to_canonical
         return out
 
     # algebra ----------------------------------------------------------------------------
@@ -302,29 +513,40 @@ class PowerLawSpectralModel(SpectralModel):
         ("reference", "1 TeV", ENERGY_UNIT, {"frozen": True}),
     )
 
-    def _dnde(self, energy):
-        return self._pv("amplitude") * (energy / self._pv("reference")) ** (-self._pv("index"))
+    def _dnde_t(self, t, energy):
+        index, amplitude, reference = t
+        return amplitude * (energy / reference) ** (-index)
 
-    def _integral(self, emin, emax, nodes=None):
-        return _pl_integral(self._pv("amplitude"), self._pv("index"), self._pv("reference"), emin, emax)
+    def _dnde_jac_t(self, t, energy):
+        index, amplitude, reference = t
+        shape = amplitude * 0 + 1.0  # broadcast helper for amplitude = 0
+        unit = (energy / reference) ** (-index) * shape
+        dnde = amplitude * unit
+        return [-np.log(energy / reference) * dnde, unit, index / reference * dnde]
 
-    def _integral_deriv(self, emin, emax, params, nodes=None):
-        out = np.empty((len(params),) + np.shape(emin))
-        fd = []
-        for k, par in enumerate(params):
-            if par is self._p_amplitude:
-                out[k] = (
-                    _pl_integral(1.0, self._pv("index"), self._pv("reference"), emin, emax) * par._scale_to_canonical
-                )
-            elif par is self._p_index:
-                out[k] = _pl_integral_dindex(
-                    self._pv("amplitude"), self._pv("index"), self._pv("reference"), emin, emax
-                )
-            else:
-                fd.append(k)
-        if fd:
-            out[fd] = SpectralModel._integral_deriv(self, emin, emax, [params[k] for k in fd], nodes)
-        return out
+    def _integral_t(self, t, emin, emax, nodes=None):
+        index, amplitude, reference = t
+        return _pl_integral(amplitude, index, reference, emin, emax)
+
+    def _integral_and_jac_t(self, t, emin, emax, nodes=None):
+        index, amplitude, reference = t
+        fast = _pl_unit_and_dindex(index, reference, emin, emax)
+        if fast is None:
+            return SpectralModel._integral_and_jac_t(self, t, emin, emax, nodes)
+        unit, dunit = fast
+        flux = amplitude * unit
+        return flux, [amplitude * dunit, unit * (amplitude * 0 + 1.0), index / reference * flux]
+
+    def _integral_jac_t(self, t, emin, emax, nodes=None):
+        """Analytic: ``dF/dA = F(A=1)``, ``dF/dindex`` (`_pl_integral_dindex`) and, since
+        ``F = A E0^index integral E^-index dE``, ``dF/dE0 = index F / E0``."""
+        index, amplitude, reference = t
+        unit = _pl_integral(1.0, index, reference, emin, emax)
+        return [
+            _pl_integral_dindex(amplitude, index, reference, emin, emax),
+            unit * (amplitude * 0 + 1.0),
+            index / reference * amplitude * unit,
+        ]
 
 
 class PowerLaw2SpectralModel(SpectralModel):
@@ -340,13 +562,13 @@ class PowerLaw2SpectralModel(SpectralModel):
         ("emax", "100 TeV", ENERGY_UNIT, {"frozen": True}),
     )
 
-    def _dnde(self, energy):
-        a, idx, e1, e2 = (self._pv(n) for n in ("amplitude", "index", "emin", "emax"))
+    def _dnde_t(self, t, energy):
+        a, idx, e1, e2 = t
         norm = _pl_integral(1.0, idx, 1.0, e1, e2)
         return a * energy ** (-idx) / norm
 
-    def _integral(self, emin, emax, nodes=None):
-        a, idx, e1, e2 = (self._pv(n) for n in ("amplitude", "index", "emin", "emax"))
+    def _integral_t(self, t, emin, emax, nodes=None):
+        a, idx, e1, e2 = t
         return a * _pl_integral(1.0, idx, 1.0, emin, emax) / _pl_integral(1.0, idx, 1.0, e1, e2)
 
 
@@ -371,9 +593,19 @@ class LogParabolaSpectralModel(SpectralModel):
         beta = u.Quantity(beta).to_value(u.dimensionless_unscaled) / np.log(10)
         return cls(amplitude=amplitude, reference=reference, alpha=alpha, beta=beta, **kwargs)
 
-    def _dnde(self, energy):
-        x = np.log(energy / self._pv("reference"))
-        return self._pv("amplitude") * np.exp(-x * (self._pv("alpha") + self._pv("beta") * x))
+    def _dnde_t(self, t, energy):
+        amplitude, reference, alpha, beta = t
+        x = np.log(energy / reference)
+        return amplitude * np.exp(-x * (alpha + beta * x))
+
+    def _dnde_jac_t(self, t, energy):
+        """``d/dA = dnde/A``, ``d/dalpha = -x dnde``, ``d/dbeta = -x^2 dnde`` and
+        ``d/dE0 = (alpha + 2 beta x) dnde / E0`` with ``x = ln(E/E0)``."""
+        amplitude, reference, alpha, beta = t
+        x = np.log(energy / reference)
+        unit = np.exp(-x * (alpha + beta * x)) * (amplitude * 0 + 1.0)
+        dnde = amplitude * unit
+        return [unit, (alpha + 2 * beta * x) / reference * dnde, -x * dnde, -(x**2) * dnde]
 
 
 class ExpCutoffPowerLawSpectralModel(SpectralModel):
@@ -388,9 +620,31 @@ class ExpCutoffPowerLawSpectralModel(SpectralModel):
         ("alpha", 1.0, u.dimensionless_unscaled, {"frozen": True}),
     )
 
-    def _dnde(self, energy):
-        pl = self._pv("amplitude") * (energy / self._pv("reference")) ** (-self._pv("index"))
-        return pl * np.exp(-((self._pv("lambda_") * energy) ** self._pv("alpha")))
+    def _dnde_t(self, t, energy):
+        index, amplitude, reference, lambda_, alpha = t
+        pl = amplitude * (energy / reference) ** (-index)
+        return pl * np.exp(-((lambda_ * energy) ** alpha))
+
+    def _dnde_jac_t(self, t, energy):
+        """With ``u = (lambda E)^alpha``: ``d/dindex = -ln(E/E0) dnde``, ``d/dA = dnde/A``,
+        ``d/dE0 = index dnde / E0``, ``d/dlambda = -alpha u dnde / lambda`` (written
+        ``-alpha lambda^(alpha-1) E^alpha dnde``, finite at lambda = 0) and
+        ``d/dalpha = -u ln(lambda E) dnde`` (0 where ``lambda E = 0``)."""
+        index, amplitude, reference, lambda_, alpha = t
+        le = lambda_ * energy
+        u_ = le**alpha
+        unit = (energy / reference) ** (-index) * np.exp(-u_) * (amplitude * 0 + 1.0)
+        dnde = amplitude * unit
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_le = np.where(le > 0, np.log(np.where(le > 0, le, 1.0)), 0.0)
+            d_lambda = -alpha * np.where(lambda_ != 0, lambda_ ** (alpha - 1), 0.0) * energy**alpha * dnde
+        return [
+            -np.log(energy / reference) * dnde,
+            unit,
+            index / reference * dnde,
+            d_lambda,
+            -u_ * log_le * dnde,
+        ]
 
 
 class BrokenPowerLawSpectralModel(SpectralModel):
@@ -405,13 +659,13 @@ class BrokenPowerLawSpectralModel(SpectralModel):
         ("ebreak", "1 TeV", ENERGY_UNIT, {}),
     )
 
-    def _dnde(self, energy):
-        eb = self._pv("ebreak")
-        idx = np.where(energy < eb, self._pv("index1"), self._pv("index2"))
-        return self._pv("amplitude") * (energy / eb) ** (-idx)
+    def _dnde_t(self, t, energy):
+        i1, i2, a, eb = t
+        idx = np.where(energy < eb, i1, i2)
+        return a * (energy / eb) ** (-idx)
 
-    def _integral(self, emin, emax, nodes=None):
-        a, i1, i2, eb = (self._pv(n) for n in ("amplitude", "index1", "index2", "ebreak"))
+    def _integral_t(self, t, emin, emax, nodes=None):
+        i1, i2, a, eb = t
         lo_hi = np.minimum(emax, eb)
         hi_lo = np.maximum(emin, eb)
         below = np.where(emin < eb, _pl_integral(a, i1, eb, emin, np.maximum(lo_hi, emin)), 0.0)
@@ -433,10 +687,10 @@ class SmoothBrokenPowerLawSpectralModel(SpectralModel):
         ("beta", 1.0, u.dimensionless_unscaled, {}),
     )
 
-    def _dnde(self, energy):
-        i1, i2, beta = self._pv("index1"), self._pv("index2"), self._pv("beta")
-        pl = self._pv("amplitude") * (energy / self._pv("reference")) ** (-i1)
-        return pl * (1 + (energy / self._pv("ebreak")) ** ((i2 - i1) / beta)) ** (-beta)
+    def _dnde_t(self, t, energy):
+        i1, i2, amplitude, ebreak, reference, beta = t
+        pl = amplitude * (energy / reference) ** (-i1)
+        return pl * (1 + (energy / ebreak) ** ((i2 - i1) / beta)) ** (-beta)
 
 
 class ConstantSpectralModel(SpectralModel):
@@ -445,11 +699,21 @@ class ConstantSpectralModel(SpectralModel):
     tag = ("ConstantSpectralModel", "const")
     _parameter_specs = (("const", "1e-12 cm-2 s-1 TeV-1", DNDE_UNIT, {"is_norm": True}),)
 
-    def _dnde(self, energy):
-        return np.full(np.shape(energy), self._pv("const"))
+    def _dnde_t(self, t, energy):
+        (const,) = t
+        return const * np.ones(np.shape(energy))
 
-    def _integral(self, emin, emax, nodes=None):
-        return self._pv("const") * (emax - emin)
+    def _dnde_jac_t(self, t, energy):
+        (const,) = t
+        return [np.ones(np.shape(energy)) * (const * 0 + 1.0)]
+
+    def _integral_t(self, t, emin, emax, nodes=None):
+        (const,) = t
+        return const * (emax - emin)
+
+    def _integral_jac_t(self, t, emin, emax, nodes=None):
+        (const,) = t
+        return [(emax - emin) * (const * 0 + 1.0)]
 
 
 class PowerLawNormSpectralModel(SpectralModel):
@@ -463,8 +727,15 @@ class PowerLawNormSpectralModel(SpectralModel):
         ("reference", "1 TeV", ENERGY_UNIT, {"frozen": True}),
     )
 
-    def _dnde(self, energy):
-        return self._pv("norm") * (energy / self._pv("reference")) ** (-self._pv("tilt"))
+    def _dnde_t(self, t, energy):
+        norm, tilt, reference = t
+        return norm * (energy / reference) ** (-tilt)
+
+    def _dnde_jac_t(self, t, energy):
+        norm, tilt, reference = t
+        unit = (energy / reference) ** (-tilt) * (norm * 0 + 1.0)
+        dnde = norm * unit
+        return [unit, -np.log(energy / reference) * dnde, tilt / reference * dnde]
 
     def __call__(self, energy):
         return self._dnde(_energy_tev(energy)) * u.dimensionless_unscaled
@@ -494,14 +765,14 @@ class TemplateSpectralModel(SpectralModel):
         self._log_e = np.log(energy_tev)
         self._log_v = np.log(vals)
 
-    def _dnde(self, energy):
+    def _dnde_t(self, t, energy):
         le = np.log(energy)
         i = np.clip(np.searchsorted(self._log_e, le) - 1, 0, self._log_e.size - 2)
         x0, x1 = self._log_e[i], self._log_e[i + 1]
         y0, y1 = self._log_v[i], self._log_v[i + 1]
         return np.exp(y0 + (le - x0) * (y1 - y0) / (x1 - x0))
 
-    def _integral(self, emin, emax, nodes=None):
+    def _integral_t(self, t, emin, emax, nodes=None):
         # exact: piecewise power law between nodes, split bins at the nodes
         e = np.exp(self._log_e)
         slopes = -np.diff(self._log_v) / np.diff(self._log_e)
@@ -548,11 +819,18 @@ class ScaleSpectralModel(SpectralModel):
     def model(self):
         return self._model
 
-    def _dnde(self, energy):
-        return self._pv("norm") * self._model._dnde(energy)
+    def _dnde_t(self, t, energy):
+        return t[0] * self._model._dnde_t(t[1:], energy)
 
-    def _integral(self, emin, emax, nodes=None):
-        return self._pv("norm") * self._model._integral(emin, emax, nodes)
+    def _integral_t(self, t, emin, emax, nodes=None):
+        return t[0] * self._model._integral_t(t[1:], emin, emax, nodes)
+
+    def _dnde_jac_t(self, t, energy):
+        return [self._model._dnde_t(t[1:], energy)] + [t[0] * j for j in self._model._dnde_jac_t(t[1:], energy)]
+
+    def _integral_jac_t(self, t, emin, emax, nodes=None):
+        inner = self._model._integral_jac_t(t[1:], emin, emax, nodes)
+        return [self._model._integral_t(t[1:], emin, emax, nodes)] + [t[0] * j for j in inner]
 
     def to_dict(self, full_output: bool = False) -> dict:
         return {"type": self.tag[0], "parameters": [self._p_norm.to_dict()], "model": self._model.to_dict()}
@@ -562,6 +840,19 @@ class ScaleSpectralModel(SpectralModel):
         model = cls(SpectralModel.from_dict(data["model"]))
         model._update_parameters(data.get("parameters", []))
         return model
+
+
+def _central_differences(func, t) -> list:
+    """``[d func / d t_k]`` by central differences with a relative step `FD_REL_STEP` on the
+    parameter arrays ``t`` (pure: new arrays are built, nothing is mutated)."""
+    t = [np.asarray(x, dtype=np.float64) for x in t]
+    out = []
+    for k, x in enumerate(t):
+        h = FD_REL_STEP * np.maximum(np.abs(x), 1e-12)
+        plus = t[:k] + [x + h] + t[k + 1 :]
+        minus = t[:k] + [x - h] + t[k + 1 :]
+        out.append((func(plus) - func(minus)) / (2 * h))
+    return out
 
 
 _OPERATORS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}
@@ -585,13 +876,42 @@ class CompoundSpectralModel(SpectralModel):
         self.model1, self.model2, self.operator = model1, model2, operator
         self._parameters = Parameters(list(model1.parameters) + list(model2.parameters))
 
-    def _dnde(self, energy):
-        return self.operator(self.model1._dnde(energy), self.model2._dnde(energy))
+    def _split(self, t):
+        n1 = len(self.model1.parameters)
+        return t[:n1], t[n1:]
 
-    def _integral(self, emin, emax, nodes=None):
+    def _dnde_t(self, t, energy):
+        t1, t2 = self._split(t)
+        return self.operator(self.model1._dnde_t(t1, energy), self.model2._dnde_t(t2, energy))
+
+    def _dnde_jac_t(self, t, energy):
+        """Sum, difference and product rules on the terms' Jacobians."""
+        t1, t2 = self._split(t)
+        j1, j2 = self.model1._dnde_jac_t(t1, energy), self.model2._dnde_jac_t(t2, energy)
+        if self.operator is operator.add:
+            return j1 + j2
+        if self.operator is operator.sub:
+            return j1 + [-j for j in j2]
+        f1, f2 = self.model1._dnde_t(t1, energy), self.model2._dnde_t(t2, energy)
+        return [j * f2 for j in j1] + [f1 * j for j in j2]
+
+    def _integral_t(self, t, emin, emax, nodes=None):
         if self.operator in (operator.add, operator.sub):
-            return self.operator(self.model1._integral(emin, emax, nodes), self.model2._integral(emin, emax, nodes))
-        return SpectralModel._integral(self, emin, emax, nodes)
+            t1, t2 = self._split(t)
+            return self.operator(
+                self.model1._integral_t(t1, emin, emax, nodes), self.model2._integral_t(t2, emin, emax, nodes)
+            )
+        return SpectralModel._integral_t(self, t, emin, emax, nodes)
+
+    def _integral_jac_t(self, t, emin, emax, nodes=None):
+        if self.operator in (operator.add, operator.sub):
+            t1, t2 = self._split(t)
+            j1 = self.model1._integral_jac_t(t1, emin, emax, nodes)
+            j2 = self.model2._integral_jac_t(t2, emin, emax, nodes)
+            return j1 + (j2 if self.operator is operator.add else [-j for j in j2])
+        if nodes is None:
+            nodes = quadrature_nodes(emin, emax)
+        return [nodes.integrate(j) for j in self._dnde_jac_t(_expand(t, 1), nodes.energy)]
 
     def to_dict(self, full_output: bool = False) -> dict:
         name = next(k for k, v in _OPERATORS.items() if v is self.operator)

@@ -1,0 +1,133 @@
+"""Statistic records and `xspec_ds.likelihood`: records equal the per-bin functions, the adjoint
+gradient equals finite differences, the Fisher weight equals the expected Hessian, and a batch
+of K spectra equals K single evaluations."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xspec_ds import likelihood, stats
+
+
+def _problem(rng, k, nt=12, nr=8, onoff=False, batched_edisp=False):
+    edisp = rng.uniform(0, 1, (nt, nr))
+    edisp /= edisp.sum(axis=1, keepdims=True) * 1.1
+    if batched_edisp:
+        edisp = edisp * rng.uniform(0.8, 1.0, (k, nt, 1))
+    exposure = rng.uniform(1, 3, (k, nt))
+    flux = rng.uniform(0.5, 5, (k, nt))
+    dflux = rng.normal(size=(k, 3, nt))
+    counts = rng.poisson(5, (k, nr)).astype(float)
+    data = {"counts": counts}
+    if onoff:
+        data["counts_off"] = rng.poisson(20, (k, nr)).astype(float)
+        data["alpha"] = rng.uniform(0.05, 0.5, (k, nr))
+        data["counts"][:, 0] = 0.0
+        data["counts_off"][:, 1] = 0.0
+    else:
+        data["background"] = rng.uniform(0, 2, (k, nr))
+    mask = rng.uniform(size=(k, nr)) < 0.8
+    return flux, dflux, exposure, edisp, data, mask
+
+
+def test_get_statistic_unknown_names_known():
+    with pytest.raises(ValueError, match=r"unknown statistic 'chi3'.*'cash'.*'wstat'"):
+        stats.get_statistic("chi3")
+    assert stats.get_statistic("cash") is stats.STATISTICS["cash"]
+
+
+@pytest.mark.parametrize("name", ["cash", "wstat"])
+def test_record_value_equals_per_bin_function(name):
+    rng = np.random.default_rng(1)
+    _, _, _, _, data, _ = _problem(rng, 4, onoff=name == "wstat")
+    mu_sig = rng.uniform(0, 10, data["counts"].shape)
+    rec = stats.get_statistic(name)
+    if name == "cash":
+        expected = stats.cash(data["counts"], np.maximum(mu_sig + data["background"], 0))
+    else:
+        expected = stats.wstat(data["counts"], data["counts_off"], data["alpha"], mu_sig)
+    np.testing.assert_allclose(rec.value(mu_sig, data), expected, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("name", ["cash", "wstat"])
+def test_record_grad_is_derivative_of_value(name):
+    rng = np.random.default_rng(2)
+    _, _, _, _, data, _ = _problem(rng, 3, onoff=name == "wstat")
+    mu_sig = rng.uniform(0.5, 10, data["counts"].shape)
+    rec = stats.get_statistic(name)
+    h = 1e-6 * mu_sig
+    fd = (rec.value(mu_sig + h, data) - rec.value(mu_sig - h, data)) / (2 * h)
+    np.testing.assert_allclose(rec.grad(mu_sig, data), fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["cash", "wstat"])
+def test_record_fisher_is_expected_second_derivative(name):
+    """Fisher weight = E[d2 value / d mu_sig2] over Poisson data drawn from the model itself."""
+    rng = np.random.default_rng(3)
+    mu_sig, b, alpha = 7.0, 12.0, 0.3
+    n = 400_000
+    if name == "cash":
+        data = {"counts": rng.poisson(mu_sig + 1.0, n).astype(float), "background": np.full(n, 1.0)}
+        expected = 2.0 / (mu_sig + 1.0)
+    else:
+        data = {
+            "counts": rng.poisson(mu_sig + alpha * b, n).astype(float),
+            "counts_off": rng.poisson(b, n).astype(float),
+            "alpha": np.full(n, alpha),
+        }
+        expected = 2.0 / (mu_sig + alpha * (1 + alpha) * b)
+    rec = stats.get_statistic(name)
+    h = 1e-3
+    second = (rec.grad(np.full(n, mu_sig + h), data) - rec.grad(np.full(n, mu_sig - h), data)) / (2 * h)
+    np.testing.assert_allclose(second.mean(), expected, rtol=0.02)
+    np.testing.assert_allclose(rec.fisher(np.full(1, mu_sig), {k: v[:1] for k, v in data.items()}), expected, rtol=0.1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    k=st.integers(1, 5),
+    onoff=st.booleans(),
+    batched=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_batch_equals_single_and_gradient_equals_fd(k, onoff, batched, seed):
+    rng = np.random.default_rng(seed)
+    flux, dflux, exposure, edisp, data, mask = _problem(rng, k, onoff=onoff, batched_edisp=batched)
+    name = "wstat" if onoff else "cash"
+    stat, grad, _ = likelihood.stat_grad(name, flux, dflux, exposure, edisp, data, mask)
+    assert stat.shape == (k,) and grad.shape == (k, 3)
+    for i in range(k):
+        e = edisp[i] if batched else edisp
+        d = {key: v[i] for key, v in data.items()}
+        s1, g1, _ = likelihood.stat_grad(name, flux[i], dflux[i], exposure[i], e, d, mask[i])
+        np.testing.assert_allclose(stat[i], s1, rtol=1e-13, atol=0)
+        np.testing.assert_allclose(grad[i], g1, rtol=1e-10, atol=1e-12)
+        # the gradient along each Jacobian direction: d/dt stat(flux + t dflux_p)
+        for p in range(3):
+            t = 1e-6
+            sp = likelihood.stat_sum(name, likelihood.predict(flux[i] + t * dflux[i, p], exposure[i], e), d, mask[i])
+            sm = likelihood.stat_sum(name, likelihood.predict(flux[i] - t * dflux[i, p], exposure[i], e), d, mask[i])
+            np.testing.assert_allclose(grad[i, p], (sp - sm) / (2 * t), rtol=1e-5, atol=1e-6)
+
+
+def test_fisher_is_jt_w_j():
+    rng = np.random.default_rng(5)
+    flux, dflux, exposure, edisp, data, mask = _problem(rng, 3, batched_edisp=True)
+    info = likelihood.fisher("cash", flux, dflux, exposure, edisp, data, mask)
+    for i in range(3):
+        jac = (dflux[i] * exposure[i]) @ edisp[i]
+        mu = flux[i] * exposure[i] @ edisp[i] + data["background"][i]
+        w = np.where(mask[i], 2.0 / mu, 0.0)
+        np.testing.assert_allclose(info[i], (jac * w) @ jac.T, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name", ["cash", "wstat"])
+def test_value_and_grad_equals_separate(name):
+    rng = np.random.default_rng(7)
+    _, _, _, _, data, _ = _problem(rng, 3, onoff=name == "wstat")
+    mu_sig = rng.uniform(0, 10, data["counts"].shape)
+    rec = stats.get_statistic(name)
+    value, grad = rec.value_and_grad(mu_sig, data)
+    np.testing.assert_array_equal(value, rec.value(mu_sig, data))
+    np.testing.assert_array_equal(grad, rec.grad(mu_sig, data))
