@@ -10,9 +10,11 @@ wrapped in dask arrays (FITS tables are small and not chunk-addressable).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import operator
+import sys
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -155,7 +157,7 @@ def open_mfdataset(
         Name of the new dimension (``"obs"``).
     files_per_task : int, optional
         netCDF: files read by one dask task (each file read once for all its energy variables,
-        then validated). Default: as many as fit in `TASK_BYTES` (32 MiB) of energy arrays, so
+        then validated). Default: as many as fit in `TASK_BYTES` (8 MiB) of energy arrays, so
         memory per task is bounded whatever the number of files.
 
     Returns
@@ -224,8 +226,11 @@ def open_mfdataset(
 
 
 _ENERGY_DIMS = ("energy", "energy_true")
-TASK_BYTES = 32 * 2**20
-"""Default size of the energy arrays one dask task reads (files per task = this / bytes per file)."""
+TASK_BYTES = 8 * 2**20
+"""Default size of the energy arrays one dask task reads (files per task = this / bytes per file).
+
+8 MiB: measured in ``benchmarks/bench_files.py`` (10,000 files of 160 kB), larger blocks are not
+faster and raise the peak memory of the threaded scheduler (about 2-3 blocks per thread in flight)."""
 _NONNEGATIVE = ("counts", "counts_off", "background", "exposure", "edisp")
 
 
@@ -257,45 +262,78 @@ def _check_big(path, name, dims, shape, dtype, spec) -> None:
         raise DatasetFileError(f"{path}: variable {name!r} has dtype {np.dtype(dtype)}, expected {want_dtype}")
 
 
-def _file_meta(path, small_vars, big_spec, engine):
+def _edges_raw(path) -> dict:
+    """``{edge coordinate: (on-disk dtype, raw bytes, values)}`` of a netCDF-3 file ({} otherwise)."""
+    from . import nc3
+
+    try:
+        with open(path, "rb") as f:
+            header, buf = nc3.read_header(f)
+            out = {}
+            for k in _EDGE_COORDS:
+                var = header.variables.get(k)
+                if var is not None and var.begin + var.nbytes <= len(buf):
+                    raw = bytes(buf[var.begin : var.begin + var.nbytes])
+                    out[k] = (var.dtype.str, raw, nc3.variable_values(var, buf))
+            return out
+    except (ValueError, OSError):
+        return {}
+
+
+def _file_meta(path, small_vars, big_spec, engine, edges_raw=None):
     """Eager part of opening one netCDF file of a collection.
 
     Returns ``(attrs, values, layout)``: decoded global attrs, the edges and small (non-energy)
-    variables, and where the energy variables are (``None``: read the file with xarray). The
-    energy variables are checked here (present, same dims, shape and dtype kind as the first file's).
-    netCDF-3 headers are parsed by `xspec_ds.io.nc3` (about 0.1-0.2 ms a file); anything it does
-    not decode, and netCDF-4, goes through xarray.
+    variables, and where the energy variables are (or the xarray engine to read the file with).
+    The energy variables are checked here (present, same dims, shape and dtype kind as the first
+    file's). netCDF-3 headers are parsed by `xspec_ds.io.nc3` (one ``open``, one ``read`` of the
+    first 64 kB); edges whose bytes equal the first file's (``edges_raw``, from `_edges_raw`) are
+    not decoded again. Anything nc3 does not decode, and netCDF-4, goes through xarray.
     """
     from . import nc3
-    from .netcdf import file_engine
 
-    eng = engine or file_engine(path)
     out = {}
-    if eng == "scipy":
-        try:
-            with open(path, "rb") as f:
-                header, buf = nc3.read_header(f)
-                for k in _EDGE_COORDS + tuple(small_vars):
-                    var = header.variables.get(k)
-                    if var is not None:
-                        out[k] = nc3.variable_values(var, buf, f)
-                size = f.seek(0, 2)
-        except nc3.UnsupportedError:
-            pass  # read by xarray below
-        except (ValueError, OSError) as exc:  # damaged header or truncated small variable
-            raise DatasetFileError(f"{path}: cannot read as netCDF-3: {exc}") from exc
-        else:
-            big = {}
-            for k, spec in big_spec.items():
-                var = header.variables.get(k)
-                dims, shape, dtype = (None, None, None) if var is None else (var.dims, var.shape, var.native_dtype)
-                _check_big(path, k, dims, shape, dtype, spec)
-                big[k] = (var.begin, var.dtype.str)
-                if var.begin + var.nbytes > size:
-                    raise DatasetFileError(f"{path}: truncated file (variable {k!r} ends after the end of the file)")
-            layout = (size, header.size, zlib.crc32(buf[: header.size]), big)
-            return _decode_meta_attrs(dict(header.attrs), out), out, layout
-        eng = "scipy"
+    try:
+        with open(path, "rb") as f:
+            buf = f.read(65536)
+            if buf[:3] == b"CDF":
+                eng = engine or "scipy"
+            elif buf[:4] == b"\x89HDF":
+                eng = engine or "netcdf4"
+            else:
+                raise DatasetFileError(f"{path}: not a netCDF file (first bytes {buf[:8]!r})")
+            if eng == "scipy":
+                try:
+                    header, buf = nc3.read_header(f, buf=buf)
+                except nc3.UnsupportedError:
+                    header = None  # read by xarray below
+                if header is not None:
+                    for k in _EDGE_COORDS + tuple(small_vars):
+                        var = header.variables.get(k)
+                        if var is None:
+                            continue
+                        ref = (edges_raw or {}).get(k)
+                        end = var.begin + var.nbytes
+                        if ref is not None and ref[0] == var.dtype.str and buf[var.begin : end] == ref[1]:
+                            out[k] = ref[2]
+                        else:
+                            out[k] = nc3.variable_values(var, buf, f)
+                    size = f.seek(0, 2)
+    except DatasetFileError:
+        raise
+    except (ValueError, OSError) as exc:  # damaged header or truncated small variable
+        raise DatasetFileError(f"{path}: cannot read as netCDF-3: {exc}") from exc
+    if eng == "scipy" and header is not None:
+        big = {}
+        for k, spec in big_spec.items():
+            var = header.variables.get(k)
+            dims, shape, dtype = (None, None, None) if var is None else (var.dims, var.shape, var.native_dtype)
+            _check_big(path, k, dims, shape, dtype, spec)
+            big[k] = (var.begin, sys.intern(var.dtype.str))
+            if var.begin + var.nbytes > size:
+                raise DatasetFileError(f"{path}: truncated file (variable {k!r} ends after the end of the file)")
+        layout = (size, header.size, zlib.crc32(buf[: header.size]), big)
+        return _decode_meta_attrs(dict(header.attrs), out), out, layout
     with xr.open_dataset(path, engine=eng, decode_times=False, decode_timedelta=False, cache=False) as ds:
         attrs = dict(ds.attrs)
         for k in _EDGE_COORDS + tuple(small_vars):
@@ -394,8 +432,47 @@ def _mf_netcdf(paths, first, reference, chunks, parallel, engine, files_per_task
     small += [k for k in ("gti_start", "gti_stop") if k not in small]
     spec = {k: (tuple(first[k].dims), tuple(first[k].shape), first[k].dtype) for k in big}
 
+    edges_raw = _edges_raw(paths[0])
+    ref_time = reference.get("time_reference")
+
+    def same_edges(d, lo, hi) -> bool:
+        rlo, rhi, _unit = reference[d]
+        raw_lo, raw_hi = edges_raw.get(f"{d}_min"), edges_raw.get(f"{d}_max")
+        if raw_lo is not None and raw_hi is not None and lo is raw_lo[2] and hi is raw_hi[2]:
+            return same_edges_raw[d]  # the first file's bytes: compared once
+        return lo is not None and lo.shape == rlo.shape and np.array_equal(lo, rlo) and np.array_equal(hi, rhi)
+
+    same_edges_raw = {}
+    for d in _ENERGY_DIMS:
+        if d in reference:
+            raw_lo, raw_hi = edges_raw.get(f"{d}_min"), edges_raw.get(f"{d}_max")
+            rlo, rhi, _unit = reference[d]
+            same_edges_raw[d] = (
+                raw_lo is not None
+                and raw_hi is not None
+                and np.array_equal(raw_lo[2], rlo)
+                and np.array_equal(raw_hi[2], rhi)
+            )
+
     def meta(p):
-        return _file_meta(p, small, spec, engine)
+        """What is kept of one file: name, meta table, small variables (GTI shifted), layout."""
+        attrs, values, layout = _file_meta(p, small, spec, engine, edges_raw)
+        for d in _ENERGY_DIMS:
+            if d in reference and not same_edges(d, values.get(f"{d}_min"), values.get(f"{d}_max")):
+                raise ValueError(
+                    f"{p}: the {d!r} binning differs from the first file's; "
+                    "open_mfdataset needs the same edges in every file (resample first)"
+                )
+        for k in _EDGE_COORDS:
+            values.pop(k, None)
+        t_ref = attrs.get("time_reference", ref_time)
+        if ref_time is not None and t_ref != ref_time and "gti_start" in values:
+            from astropy.time import Time
+
+            shift = (Time(t_ref, scale="tt") - Time(ref_time, scale="tt")).to_value("s")
+            values["gti_start"] = values["gti_start"] + shift
+            values["gti_stop"] = values["gti_stop"] + shift
+        return str(attrs.get("name", Path(p).stem)), attrs.get("meta_table"), values, layout
 
     if parallel and len(paths) > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -404,39 +481,20 @@ def _mf_netcdf(paths, first, reference, chunks, parallel, engine, files_per_task
             metas = list(pool.map(meta, paths))
     else:
         metas = [meta(p) for p in paths]
-
-    ref_time = reference.get("time_reference")
-    names = []
-    for p, (attrs, values, _) in zip(paths, metas, strict=True):
-        for d in _ENERGY_DIMS:
-            if d not in reference:
-                continue
-            lo, hi = values.get(f"{d}_min"), values.get(f"{d}_max")
-            rlo, rhi, _unit = reference[d]
-            if lo is None or lo.shape != rlo.shape or not (np.array_equal(lo, rlo) and np.array_equal(hi, rhi)):
-                raise ValueError(
-                    f"{p}: the {d!r} binning differs from the first file's; "
-                    "open_mfdataset needs the same edges in every file (resample first)"
-                )
-        names.append(str(attrs.get("name", Path(p).stem)))
-        t_ref = attrs.get("time_reference", ref_time)
-        if ref_time is not None and t_ref != ref_time and "gti_start" in values:
-            from astropy.time import Time
-
-            shift = (Time(t_ref, scale="tt") - Time(ref_time, scale="tt")).to_value("s")
-            values["gti_start"] = values["gti_start"] + shift
-            values["gti_stop"] = values["gti_stop"] + shift
+    names = [m[0] for m in metas]
 
     n = len(paths)
     step = _files_per_task(n, sum(math.prod(s) * t.itemsize for _d, s, t in spec.values()), files_per_task)
     starts = range(0, n, step)
     obs_chunks = tuple(min(step, n - s) for s in starts)
     str_paths = [str(p) for p in paths]
-    layouts = [m[2] for m in metas]
-    token = tokenize(str_paths, layouts, step)
+    layouts = [m[3] for m in metas]
+    token = tokenize("\n".join(str_paths), np.array([m[3][2] if isinstance(m[3], tuple) else 0 for m in metas]), step)
     load = f"open_mfdataset-load-{token}"
+    # the file lists are bound in a partial so that dask does not walk them looking for keys
     load_layer = {
-        (load, g): (_load_files, str_paths[s : s + step], layouts[s : s + step], spec) for g, s in enumerate(starts)
+        (load, g): (functools.partial(_load_files, str_paths[s : s + step], layouts[s : s + step], spec),)
+        for g, s in enumerate(starts)
     }
     data_vars = {}
     for k in big:
@@ -453,7 +511,7 @@ def _mf_netcdf(paths, first, reference, chunks, parallel, engine, files_per_task
         )
         data_vars[k] = xr.Variable(("obs",) + dims, arr, dict(first[k].attrs))
     for k in small:
-        items = [m[1].get(k) for m in metas]
+        items = [m[2].get(k) for m in metas]
         if all(v is None for v in items):
             continue
         template = next(v for v in items if v is not None)
@@ -476,7 +534,7 @@ def _mf_netcdf(paths, first, reference, chunks, parallel, engine, files_per_task
     coords["obs"] = xr.Variable("obs", np.array(names, dtype=object))
     order = [k for k in first.data_vars if k in data_vars] + [k for k in data_vars if k not in first.data_vars]
     attrs = dict(first.attrs)
-    meta = concat_meta_tables([m[0].get("meta_table") for m in metas])
+    meta = concat_meta_tables([m[1] for m in metas])
     if meta is not None:
         attrs["meta_table"] = meta
     out = xr.Dataset({k: data_vars[k] for k in order}, coords=coords, attrs=attrs)

@@ -17,6 +17,7 @@ or integer fill values -- raises `UnsupportedError`; the caller then reads the f
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from dataclasses import dataclass
@@ -62,7 +63,16 @@ class NC3Variable:
 
     @property
     def native_dtype(self) -> np.dtype:
-        return np.dtype(bool) if self.is_bool else self.dtype.newbyteorder("=")
+        return _BOOL if self.is_bool else _native(self.dtype)
+
+
+_BOOL = np.dtype(bool)
+
+
+@functools.lru_cache(maxsize=32)
+def _native(dtype: np.dtype) -> np.dtype:
+    """Native-byte-order twin of ``dtype``, one object per dtype (arrays keep a reference to it)."""
+    return dtype.newbyteorder("=")
 
 
 @dataclass(frozen=True)
@@ -106,8 +116,18 @@ def _attributes(buf: bytes, pos: int) -> tuple[dict, int]:
     return out, pos
 
 
+_VARLIST_CACHE: dict = {}
+"""Recently parsed variable lists by (format version, dimension list): the files of a collection
+usually differ only in their global attributes (name, time reference, meta table), so a byte
+comparison with a known variable list (which holds every variable's offset) replaces parsing it."""
+
+
 def parse_header(buf: bytes) -> NC3Header:
-    """Parse the header at the start of ``buf`` (raises `_TruncatedError` if ``buf`` ends inside it)."""
+    """Parse the header at the start of ``buf`` (raises `_TruncatedError` if ``buf`` ends inside it).
+
+    The variable list is compared byte for byte with those of recently parsed files first
+    (`_VARLIST_CACHE`); only a new one is parsed.
+    """
     if len(buf) < 8:
         raise _TruncatedError
     if buf[:3] != b"CDF":
@@ -133,7 +153,13 @@ def parse_header(buf: bytes) -> NC3Header:
             dims[name] = i4(buf, pos)[0]
             dim_names.append(name)
             pos += 4
+        dims_end = pos
         attrs, pos = _attributes(buf, pos)
+        key = (version, bytes(buf[8:dims_end]))
+        for var_bytes, known in _VARLIST_CACHE.get(key, ()):
+            if buf[pos : pos + len(var_bytes)] == var_bytes:  # same variables, attributes and offsets
+                return NC3Header(dims, attrs, dict(known), pos + len(var_bytes))
+        var_start = pos
         kind, n = i4(buf, pos)[0], i4(buf, pos + 4)[0]
         pos += 8
         if kind != _VARIABLE and not (kind == 0 and n == 0):
@@ -172,12 +198,20 @@ def parse_header(buf: bytes) -> NC3Header:
         raise _TruncatedError from None
     if pos > len(buf):
         raise _TruncatedError
+    if len(_VARLIST_CACHE) > 64:
+        _VARLIST_CACHE.clear()
+    entries = _VARLIST_CACHE.setdefault(key, [])
+    entries.insert(0, (bytes(buf[var_start:pos]), dict(variables)))
+    del entries[8:]
     return NC3Header(dims, attrs, variables, pos)
 
 
-def read_header(f, prefix: int = 65536) -> tuple[NC3Header, bytes]:
-    """Header of the open binary file ``f`` and the bytes read from its start (at least the header)."""
-    buf = f.read(prefix)
+def read_header(f, prefix: int = 65536, buf: bytes | None = None) -> tuple[NC3Header, bytes]:
+    """Header of the open binary file ``f`` and the bytes read from its start (at least the header).
+
+    ``buf``: the first bytes of ``f``, already read (``f`` positioned after them).
+    """
+    buf = f.read(prefix) if buf is None else buf
     while True:
         try:
             return parse_header(buf), buf
