@@ -103,27 +103,11 @@ def as_dataarray(name: str, value, axes: dict[str, MapAxis]) -> xr.DataArray:
     missing = [d for d in dims if d not in axes]
     if missing:
         raise ValueError(f"{name}: a plain array needs the {missing} axis from another argument or a DataArray")
-    unit = DEFAULT_UNITS.get(name, "")
-    if isinstance(value, u.Quantity):
-        unit = value.unit.to_string()
-        data = value.value
-    else:
-        data = np.asarray(value)
-    shape = tuple(axes[d].nbin for d in dims)
-    if data.shape != shape:
-        raise ValueError(
-            f"{name}: shape {data.shape} does not match the energy axes {dict(zip(dims, shape, strict=True))}"
-        )
+    var = _variable(name, value, {d: _Axis.from_map_axis(axes[d]) for d in dims})
     coords = {}
     for d in dims:
         coords.update(axes[d].coords())
-    attrs = {"long_name": LONG_NAMES.get(name, name)}
-    if name not in MASK_VARIABLES:
-        attrs["units"] = unit
-        data = data.astype(np.float64, copy=False)
-    else:
-        data = data.astype(bool, copy=False)
-    return xr.DataArray(data, dims=dims, coords=coords, name=name, attrs=attrs)
+    return _make_dataset({name: var}, coords, {})[name]
 
 
 # --------------------------------------------------------------------------------------------
