@@ -87,3 +87,14 @@ def test_truncated_and_foreign_files(tmp_path):
         nc3.read_header(f)
     with pytest.raises(ValueError, match="not a netCDF-3 file"):
         nc3.parse_header(b"\x89HDF\r\n\x1a\n....")
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31), n_gti=st.integers(0, 3), meta=st.booleans(), models=st.booleans())
+def test_read_xarray_is_identical_to_xarray(tmp_path_factory, seed, n_gti, meta, models):
+    path = tmp_path_factory.mktemp("nc3x") / "d.nc"
+    random_dataset(seed, n_gti=n_gti, meta=meta, models=models).write(path)
+    ours = nc3.read_xarray(path)
+    with xr.open_dataset(path, engine="scipy", decode_times=False, decode_timedelta=False) as ref:
+        xr.testing.assert_identical(ours, ref.load())
+        assert list(ours.variables) == list(ref.variables)

@@ -23,6 +23,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 
 __all__ = ["UnsupportedError", "NC3Variable", "NC3Header", "parse_header", "read_header", "variable_values"]
 
@@ -108,7 +109,7 @@ def _attributes(buf: bytes, pos: int) -> tuple[dict, int]:
         if pos + size > len(buf):
             raise _TruncatedError
         if nc_type == 2:
-            out[name] = buf[pos : pos + size].decode("utf-8")
+            out[name] = buf[pos : pos + size].rstrip(b"\x00").decode("utf-8")  # as scipy: "" is stored as one NUL
         else:
             value = np.frombuffer(buf, dtype=dtype, count=count, offset=pos).astype(dtype.newbyteorder("="))
             out[name] = value[0] if count == 1 else value
@@ -236,3 +237,32 @@ def variable_values(var: NC3Variable, buf: bytes, f=None) -> np.ndarray:
     else:
         raw = np.frombuffer(buf, dtype=var.dtype, count=math.prod(var.shape), offset=var.begin)
     return raw.astype(var.native_dtype).reshape(var.shape)
+
+
+def read_xarray(path) -> xr.Dataset:
+    """A netCDF-3 file as the in-memory `xarray.Dataset` that
+    ``xarray.open_dataset(path, engine="scipy", decode_times=False, decode_timedelta=False).load()``
+    gives (same variables, coordinates, attributes and dtypes; encodings are not kept), read with
+    one ``read()`` and assembled directly (`xspec_ds.containers._make_dataset`).
+
+    Raises `UnsupportedError` for what this module does not decode (use xarray then).
+    """
+    from ..containers import _make_dataset
+
+    with open(path, "rb") as f:
+        buf = f.read()
+    header = parse_header(buf)
+    attrs = dict(header.attrs)
+    coord_names = {k for k in header.variables if k in header.dims}
+    coord_names.update(str(attrs.pop("coordinates", "")).split())
+    variables = {}
+    for name, var in header.variables.items():
+        vattrs = dict(var.attrs)
+        coord_names.update(str(vattrs.pop("coordinates", "")).split())
+        vattrs.pop("_FillValue", None)  # only NaN on floats gets here: decoding it changes nothing
+        if var.is_bool:
+            vattrs.pop("dtype")
+        variables[name] = xr.Variable(var.dims, variable_values(var, buf), vattrs)
+    data_vars = {k: v for k, v in variables.items() if k not in coord_names}
+    coords = {k: v for k, v in variables.items() if k in coord_names}
+    return _make_dataset(data_vars, coords, attrs)
