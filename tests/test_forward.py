@@ -176,7 +176,7 @@ def test_banded_fold_and_adjoint_of_several_vectors(leading):
 
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31), n_true=st.integers(1, 30), n_reco=st.integers(1, 30), zeros=st.floats(0, 0.9))
-def test_row_bands_leave_out_at_most_the_tolerance_and_are_minimal(seed, n_true, n_reco, zeros):
+def test_row_bands_leave_out_at_most_the_tolerance(seed, n_true, n_reco, zeros):
     rng = np.random.default_rng(seed)
     m = rng.lognormal(0, 8, (n_true, n_reco)) * (rng.uniform(size=(n_true, n_reco)) >= zeros)
     rtol = 1e-6
@@ -189,8 +189,10 @@ def test_row_bands_leave_out_at_most_the_tolerance_and_are_minimal(seed, n_true,
             continue
         assert left <= rtol / 2 * total[i] and right <= rtol / 2 * total[i]
         assert lo[i] < hi[i]
-        assert m[i, : lo[i] + 1].sum() > rtol / 2 * total[i]  # one more column would exceed the tolerance
-        assert m[i, hi[i] - 1 :].sum() > rtol / 2 * total[i]
+        assert m[i, lo[i]] > 0 and m[i, hi[i] - 1] > 0  # the band starts and ends on non-zero elements
+        # every element that alone exceeds the tolerance is inside the band
+        big = np.flatnonzero(m[i] > rtol / 2 * total[i])
+        assert big.size == 0 or (lo[i] <= big[0] and big[-1] < hi[i])
 
 
 def test_banded_kernel_sees_in_place_edits_inside_and_next_to_the_bands():
