@@ -307,6 +307,8 @@ def _file_meta(path, small_vars, big_spec, engine, edges_raw=None):
                     header, buf = nc3.read_header(f, buf=buf)
                 except nc3.UnsupportedError:
                     header = None  # read by xarray below
+                    if engine is None and buf[3:4] == b"\x05":
+                        eng = "netcdf4"  # CDF-5: the netCDF-C library reads it, scipy does not
                 if header is not None:
                     for k in _EDGE_COORDS + tuple(small_vars):
                         var = header.variables.get(k)
