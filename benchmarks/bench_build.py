@@ -42,7 +42,7 @@ N, N_TRUE = 100, 200
 OGIP = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "joint-crab" / "spectra" / "hess"
 
 
-def best_ms(func, number: int, repeat: int = 7) -> float:
+def best_ms(func, number: int, repeat: int = 40) -> float:
     func()
     return min(timeit.repeat(func, number=number, repeat=repeat)) / number * 1e3
 
@@ -121,11 +121,11 @@ def main():
             name="x",
         )
 
-    t_ours = best_ms(ours, 200)
-    t_create = best_ms(lambda: xs.SpectrumDataset.create(a["e"], a["et"], name="c"), 50)
+    t_ours = best_ms(ours, 20)
+    t_create = best_ms(lambda: xs.SpectrumDataset.create(a["e"], a["et"], name="c"), 5)
     if gammapy is not None:
         g_build, g_create = gammapy_build(a)
-        t_g, t_gc = best_ms(g_build, 50), best_ms(g_create, 20)
+        t_g, t_gc = best_ms(g_build, 5), best_ms(g_create, 5)
     else:
         t_g = t_gc = float("nan")
     lines += [
@@ -141,7 +141,7 @@ def main():
         ds = ours()
         ds.models = xs.PowerLawSpectralModel()
         ds.write(path)
-        t_read = best_ms(lambda: xs.SpectrumDataset.read(path), 50)
+        t_read = best_ms(lambda: xs.SpectrumDataset.read(path), 5)
 
         def nc3_read():
             data, models = decode_dataset(nc3.read_xarray(path))
@@ -149,8 +149,8 @@ def main():
 
         same = nc3_read()
         xr.testing.assert_identical(same.data, xs.SpectrumDataset.read(path).data)
-        t_nc3 = best_ms(nc3_read, 100)
-        t_xr = best_ms(lambda: xr.open_dataset(path).load(), 50)
+        t_nc3 = best_ms(nc3_read, 10)
+        t_xr = best_ms(lambda: xr.open_dataset(path).load(), 5)
     lines += [
         f"{'xs.SpectrumDataset.read(p) (xarray scipy backend)':<56}{t_read:>8.3f}",
         f"{'nc3.read_xarray + decode_dataset + from_xarray (same data)':<56}{t_nc3:>8.3f}",
@@ -161,13 +161,13 @@ def main():
     ]
     pha = OGIP / "pha_obs23523.fits"
     if pha.exists():
-        t_ogip = best_ms(lambda: xs.SpectrumDatasetOnOff.read(pha), 10)
+        t_ogip = best_ms(lambda: xs.SpectrumDatasetOnOff.read(pha), 1, 30)
         if gammapy is not None:
             from gammapy.datasets import SpectrumDatasetOnOff
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                t_gogip = best_ms(lambda: SpectrumDatasetOnOff.read(pha), 5)
+                t_gogip = best_ms(lambda: SpectrumDatasetOnOff.read(pha), 1, 20)
         else:
             t_gogip = float("nan")
         lines += [
