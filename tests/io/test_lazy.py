@@ -265,3 +265,22 @@ def test_open_mfdataset_truncated_file(many):
     paths[4].write_bytes(data[: len(data) // 2])
     with pytest.raises(DatasetFileError, match="obs4.nc.*truncated"):
         open_mfdataset(paths)
+
+
+def test_open_mfdataset_rechunked_energy_still_stacks_exactly(many):
+    """User chunks along energy: the per-block partial stack rechunks to whole rows first."""
+    paths, datasets = many
+    obs = open_mfdataset(paths, chunks={"energy": 4, "energy_true": 3}, files_per_task=2)
+    assert obs["edisp"].data.chunks[1:] == ((3, 3, 2), (4, 2))
+    assert_same_stack(xs.stack(obs).compute(), xs.stack(datasets).data)
+
+
+def test_open_mfdataset_netcdf4_collection_in_parallel(many, tmp_path):
+    paths, datasets = many
+    nc4 = []
+    for i, ds in enumerate(datasets):
+        nc4.append(tmp_path / f"four{i}.nc")
+        ds.write(nc4[-1], engine="netcdf4")
+    obs = open_mfdataset(nc4, parallel=True, files_per_task=3)
+    assert list(obs["obs"].values) == [d.name for d in datasets]
+    assert_same_stack(xs.stack(obs).compute(), xs.stack(datasets).data)
