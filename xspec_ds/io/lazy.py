@@ -14,7 +14,6 @@ import functools
 import json
 import math
 import operator
-import sys
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -249,6 +248,10 @@ def _decode_meta_attrs(attrs: dict, out: dict) -> dict:
     return attrs
 
 
+_DTYPE_TUPLES: dict = {}
+"""On-disk dtype tuples shared between the layouts of many files."""
+
+
 def _check_big(path, name, dims, shape, dtype, spec) -> None:
     """One file's energy variable against the first file's (name, dims, shape, dtype kind)."""
     want_dims, want_shape, want_dtype = spec
@@ -327,15 +330,19 @@ def _file_meta(path, small_vars, big_spec, engine, edges_raw=None):
     except (ValueError, OSError) as exc:  # damaged header or truncated small variable
         raise DatasetFileError(f"{path}: cannot read as netCDF-3: {exc}") from exc
     if eng == "scipy" and header is not None:
-        big = {}
+        begins, dtypes = [], []
         for k, spec in big_spec.items():
             var = header.variables.get(k)
             dims, shape, dtype = (None, None, None) if var is None else (var.dims, var.shape, var.native_dtype)
             _check_big(path, k, dims, shape, dtype, spec)
-            big[k] = (var.begin, sys.intern(var.dtype.str))
+            begins.append(var.begin)
+            dtypes.append(var.dtype.str)
             if var.begin + var.nbytes > size:
                 raise DatasetFileError(f"{path}: truncated file (variable {k!r} ends after the end of the file)")
-        layout = (size, header.size, zlib.crc32(buf[: header.size]), big)
+        # compact (kept for every file until the graph is computed): offsets in `big_spec` order
+        # and one shared tuple of on-disk dtypes
+        dtypes = _DTYPE_TUPLES.setdefault(tuple(dtypes), tuple(dtypes))
+        layout = (size, header.size, zlib.crc32(buf[: header.size]), tuple(begins), dtypes)
         return _decode_meta_attrs(dict(header.attrs), out), out, layout
     with xr.open_dataset(path, engine=eng, decode_times=False, decode_timedelta=False, cache=False) as ds:
         attrs = dict(ds.attrs)
@@ -368,12 +375,12 @@ def _load_files(paths, layouts, spec):
             for k, v in _read_xarray(path, layout, list(spec)).items():
                 blocks[k][i] = v
             continue
-        size, header_size, crc, where = layout
+        size, header_size, crc, begins, dtypes = layout
         with open(path, "rb") as f:
             buf = f.read()
         if len(buf) != size or zlib.crc32(buf[:header_size]) != crc:
             raise DatasetFileError(f"{path}: the file changed after open_mfdataset read its header")
-        for k, (begin, disk_dtype) in where.items():
+        for k, begin, disk_dtype in zip(spec, begins, dtypes, strict=True):
             shape = spec[k][1]
             raw = np.frombuffer(buf, dtype=disk_dtype, count=math.prod(shape), offset=begin)
             blocks[k][i] = raw.reshape(shape)  # byte swap (and int8 -> bool) in the copy
