@@ -141,3 +141,146 @@ def test_open_mfdataset_concatenates_meta_tables(tmp_path, mixed):
     assert table["ZEN_PNT"].unit == u.deg
     expected = xs.stack(datasets).meta_table
     assert list(expected["OBS_ID"]) == list(table["OBS_ID"])
+
+
+# ---------------------------------------------------------------------------------------------
+# many files per task: equality with the in-memory stack, per-file validation
+# ---------------------------------------------------------------------------------------------
+STACKED = ("counts", "background", "mask_safe", "exposure", "edisp", "livetime", "gti_start", "gti_stop")
+
+
+@pytest.fixture
+def many(tmp_path):
+    """Seven observations on one binning (same edges, random values, safe masks and GTI)."""
+    base = random_dataset(11, n=6, n_true=8, name="base")
+    paths, datasets = [], []
+    for i in range(7):
+        ds = base.copy(name=f"obs{i}")
+        rng = np.random.default_rng(100 + i)
+        ds.data["counts"].values[:] = rng.poisson(7, 6)
+        ds.data["background"].values[:] = rng.uniform(0, 2, 6)
+        ds.data["exposure"].values[:] = rng.uniform(1e7, 1e9, 8)
+        m = rng.uniform(0, 1, (8, 6))
+        ds.data["edisp"].values[:] = m / m.sum(axis=1, keepdims=True) * rng.uniform(0.5, 1, (8, 1))
+        ds.data["mask_safe"].values[:] = rng.uniform(size=6) < 0.7
+        ds.data["livetime"].values[...] = 10.0 * (i + 1)
+        start = np.sort(rng.uniform(0, 1e4, i % 3 + 1))
+        ds.gti = GTI(start * u.s, (start + 5) * u.s, reference_time="2011-03-04T05:06:07.891")
+        paths.append(tmp_path / f"obs{i}.nc")
+        ds.write(paths[-1])
+        datasets.append(ds)
+    return paths, datasets
+
+
+def assert_same_stack(lazy_result: xr.Dataset, expected: xr.Dataset) -> None:
+    """Exact counts and masks, 1e-12 relative elsewhere."""
+    np.testing.assert_array_equal(lazy_result["counts"].values, expected["counts"].values)
+    np.testing.assert_array_equal(lazy_result["mask_safe"].values, expected["mask_safe"].values)
+    for k in STACKED[3:] + ("background",):
+        np.testing.assert_allclose(lazy_result[k].values, expected[k].values, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("files_per_task", [None, 1, 3, 7])
+def test_open_mfdataset_stack_equals_in_memory(many, files_per_task):
+    paths, datasets = many
+    obs = open_mfdataset(paths, files_per_task=files_per_task)
+    step = files_per_task or 7  # default: all seven fit in one task's bytes
+    assert obs["edisp"].data.chunks[0] == tuple(min(step, 7 - s) for s in range(0, 7, step))
+    for k in ("counts", "edisp", "mask_safe"):
+        xr.testing.assert_identical(
+            obs[k].compute().drop_vars("obs"),
+            xr.concat([d.data[k] for d in datasets], dim="obs"),
+        )
+    assert_same_stack(xs.stack(obs).compute(), xs.stack(datasets).data)
+
+
+def test_open_mfdataset_one_read_per_file_for_all_variables(many, monkeypatch):
+    """Every energy variable of a task comes from one read of each file (the task is shared)."""
+    from xspec_ds.io import lazy
+
+    calls = []
+    original = lazy._load_files
+    monkeypatch.setattr(lazy, "_load_files", lambda *a: calls.append(len(a[0])) or original(*a))
+    paths, _ = many
+    obs = open_mfdataset(paths, files_per_task=4)
+    xs.stack(obs).compute()
+    assert sorted(calls) == [3, 4]
+
+
+def test_open_mfdataset_netcdf4_files_in_the_collection(many, tmp_path):
+    """netCDF-4 files (read with xarray inside the tasks) mix with netCDF-3 ones."""
+    paths, datasets = many
+    nc4 = tmp_path / "obs3_nc4.nc"
+    datasets[3].write(nc4, engine="netcdf4")
+    assert nc4.read_bytes()[:4] == b"\x89HDF"
+    mixed = paths[:3] + [nc4] + paths[4:]
+    assert_same_stack(xs.stack(open_mfdataset(mixed, files_per_task=2)).compute(), xs.stack(datasets).data)
+
+
+def _write_raw(ds: xr.Dataset, path) -> None:
+    """Write an xarray Dataset as netCDF-3 without any xspec_ds check (to make bad files)."""
+    ds.to_netcdf(path, engine="scipy")
+
+
+@pytest.mark.parametrize(
+    ("edit", "when", "match"),
+    [
+        (lambda d: d.drop_vars("background"), "open", "variable 'background' is missing"),
+        (lambda d: d.assign(mask_safe=d["mask_safe"].astype(float)), "open", "variable 'mask_safe' has dtype float64"),
+        (lambda d: d.assign(edisp=d["edisp"].transpose()), "open", "variable 'edisp' has dims"),
+        (lambda d: d.assign(counts=d["counts"].where(d["energy"] < d["energy"][2])), "compute", "counts .* non-finite"),
+        (lambda d: d.assign(exposure=-d["exposure"]), "compute", "exposure has a negative"),
+        (lambda d: d.assign(edisp=d["edisp"] * 3), "compute", "edisp row .* sums to"),
+    ],
+)
+def test_open_mfdataset_names_the_bad_file(many, tmp_path, edit, when, match):
+    paths, datasets = many
+    bad = tmp_path / "broken.nc"
+    data = datasets[5].data.copy(deep=True)
+    for v in data.variables.values():
+        v.encoding = {}
+    _write_raw(edit(data), bad)
+    files = paths[:5] + [bad] + paths[6:]
+    if when == "open":
+        with pytest.raises(DatasetFileError, match=f"broken.nc.*{match}"):
+            open_mfdataset(files, files_per_task=3)
+    else:
+        stacked = xs.stack(open_mfdataset(files, files_per_task=3))  # lazy: nothing read yet
+        with pytest.raises(DatasetFileError, match=f"broken.nc.*{match}"):
+            stacked.compute()
+
+
+def test_open_mfdataset_notices_a_file_changed_after_opening(many):
+    paths, datasets = many
+    obs = open_mfdataset(paths)
+    other = datasets[2].copy(name="a-much-longer-name-than-before")
+    other.write(paths[2], overwrite=True)
+    with pytest.raises(DatasetFileError, match="obs2.nc: the file changed"):
+        obs["counts"].compute()
+
+
+def test_open_mfdataset_truncated_file(many):
+    paths, _ = many
+    data = paths[4].read_bytes()
+    paths[4].write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetFileError, match="obs4.nc.*truncated"):
+        open_mfdataset(paths)
+
+
+def test_open_mfdataset_rechunked_energy_still_stacks_exactly(many):
+    """User chunks along energy: the per-block partial stack rechunks to whole rows first."""
+    paths, datasets = many
+    obs = open_mfdataset(paths, chunks={"energy": 4, "energy_true": 3}, files_per_task=2)
+    assert obs["edisp"].data.chunks[1:] == ((3, 3, 2), (4, 2))
+    assert_same_stack(xs.stack(obs).compute(), xs.stack(datasets).data)
+
+
+def test_open_mfdataset_netcdf4_collection_in_parallel(many, tmp_path):
+    paths, datasets = many
+    nc4 = []
+    for i, ds in enumerate(datasets):
+        nc4.append(tmp_path / f"four{i}.nc")
+        ds.write(nc4[-1], engine="netcdf4")
+    obs = open_mfdataset(nc4, parallel=True, files_per_task=3)
+    assert list(obs["obs"].values) == [d.name for d in datasets]
+    assert_same_stack(xs.stack(obs).compute(), xs.stack(datasets).data)

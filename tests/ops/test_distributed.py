@@ -84,3 +84,29 @@ def test_stack_xs_open_mfdataset_on_cluster(client, tmp_path):
     expected = xs.stack(dss)
     for v in VARIABLES + ("gti_start", "gti_stop"):
         xr.testing.assert_allclose(out[v], expected[v], rtol=1e-13)
+
+
+def test_xs_open_mfdataset_many_files_per_task_on_cluster(client, tmp_path):
+    """Blocks of several files per task, reduced on the workers; a bad file is named there too."""
+    import numpy as np
+    import pytest as _pytest
+
+    from xspec_ds.io import DatasetFileError
+
+    dss = make_list(43, 9, n=6, nt=8)
+    paths = []
+    for k, d in enumerate(dss):
+        paths.append(tmp_path / f"obs{k}.nc")
+        xs.SpectrumDataset.from_xarray(d).write(paths[-1])
+    obs = xs.open_mfdataset(paths, files_per_task=4)
+    assert obs["edisp"].data.chunks[0] == (4, 4, 1)
+    out = xs.stack(obs, compute=True)
+    expected = xs.stack(dss)
+    np.testing.assert_array_equal(out["counts"].values, expected["counts"].values)
+    for v in VARIABLES + ("gti_start", "gti_stop"):
+        xr.testing.assert_allclose(out[v], expected[v], rtol=1e-12)
+    bad = dss[6].copy(deep=True)
+    bad["background"].values[2] = -1.0
+    bad.to_netcdf(paths[6], engine="scipy")
+    with _pytest.raises(DatasetFileError, match=r"obs6\.nc: background has a negative"):
+        xs.stack(xs.open_mfdataset(paths, files_per_task=4)).compute()

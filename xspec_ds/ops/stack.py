@@ -57,6 +57,8 @@ raises a clear error instead of being dropped silently.
 from __future__ import annotations
 
 import copy as _copy
+import functools
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -365,16 +367,156 @@ def _obs_arrays(obs: xr.Dataset) -> tuple[dict, dict, dict]:
 def _reduce(arrays: dict, templates: dict, coords: dict, attrs: dict, gti=None) -> xr.Dataset:
     if "counts" not in arrays:
         raise ValueError("cannot stack: the datasets have no 'counts'")
-    ctx = StackContext(arrays)
+    reduced = _reduce_lazy(arrays) if _use_partials(arrays) else None
+    if reduced is None:
+        ctx = StackContext(arrays)
+        reduced = {n: STACK_RULES[n].reduce(arrays, ctx) for n in arrays}
     out = {}
     for n in arrays:
         tmpl = templates[n]
-        out[n] = xr.Variable(tmpl.dims, STACK_RULES[n].reduce(arrays, ctx), dict(tmpl.attrs))
+        out[n] = xr.Variable(tmpl.dims, reduced[n], dict(tmpl.attrs))
     attrs = dict(attrs)
     if gti is not None:
         out.update(gti)
         attrs["time_reference"] = gti["gti_start"].attrs["time_reference"]
     return xr.Dataset(out, coords=coords, attrs=attrs)
+
+
+# --------------------------------------------------------------------------------------------
+# lazy inputs: partial sums per obs block inside one task, then a tree of sums
+# --------------------------------------------------------------------------------------------
+def _edisp_numerator(arrays, ctx):
+    """``sum_k X_ki D_kij m_kj`` over the datasets of a block (`_reduce_edisp` before the division)."""
+    if "exposure" not in arrays:
+        raise ValueError("cannot stack edisp without exposure: the kernels are exposure-weighted")
+    return np.einsum("ki,kij,kj->ij", arrays["exposure"], arrays["edisp"], ctx.safe.astype(np.float64))
+
+
+PARTIALS = {
+    "counts": (_sum_over_safe("counts"), "sum"),
+    "background": (_sum_over_safe("background"), "sum"),
+    "mask_safe": (_reduce_mask_safe, "any"),
+    "mask_fit": (_reduce_mask_fit, "any"),
+    "exposure": (_reduce_exposure, "sum"),
+    "edisp": (_edisp_numerator, "sum"),
+    "livetime": (_reduce_livetime, "sum"),
+}
+"""Decomposable form of the default rules: ``(partial(arrays, ctx), combine)``. Every stacked
+quantity is a sum (or OR) over datasets, except ``edisp``, a ratio of two sums (its numerator
+here and the exposure), divided once at the end (`_finalize_partials`)."""
+_DEFAULT_RULES = dict(STACK_RULES)
+PARTIALS_FAN_IN = 8
+"""Partial results combined by one task of the aggregation tree."""
+
+
+def _use_partials(arrays: dict) -> bool:
+    """Dask inputs whose every variable has a default rule (user rules go through the generic path)."""
+    return (
+        all(_is_lazy(a) for a in arrays.values())
+        and all(n in PARTIALS and STACK_RULES.get(n) is _DEFAULT_RULES[n] for n in arrays)
+        and "counts" in arrays
+    )
+
+
+def _block_partials(names: tuple, *blocks) -> dict:
+    """Partial stacks of one block of datasets (numpy arrays, ``obs`` first): one dask task."""
+    arrays = dict(zip(names, blocks, strict=True))
+    ctx = StackContext(arrays)
+    return {n: PARTIALS[n][0](arrays, ctx) for n in names}
+
+
+def _dict_partials(names: tuple, block: dict) -> dict:
+    return _block_partials(names, *(block[n] for n in names))
+
+
+def _common_source(blocks: dict, names: tuple, keys: list):
+    """The key of the task whose output dict holds every variable's block (``xs.open_mfdataset``
+    reads all variables of a block of files in one task), else None.
+
+    Taking that dict directly makes "read a block of files, reduce it" a chain of two tasks, so
+    the threaded scheduler reduces each block as soon as it is read instead of reading ahead.
+    """
+    source = None
+    for n, key in zip(names, keys, strict=True):
+        layer = blocks[n].dask.layers.get(blocks[n].name)
+        task = layer.get(key) if layer is not None else None
+        if not (isinstance(task, tuple) and len(task) == 3 and task[0] is operator.getitem and task[2] == n):
+            return None
+        if source is not None and task[1] != source:
+            return None
+        source = task[1]
+    return source
+
+
+def _combine_partials(*parts: dict) -> dict:
+    out = {}
+    for n in parts[0]:
+        if PARTIALS[n][1] == "any":
+            out[n] = np.logical_or.reduce([p[n] for p in parts])
+        else:
+            out[n] = np.sum([p[n] for p in parts], axis=0)
+    return out
+
+
+def _finalize_partials(total: dict) -> dict:
+    out = dict(total)
+    if "edisp" in out:
+        num, den = out["edisp"], out["exposure"]
+        ok = den > 0
+        out["edisp"] = np.where(ok[:, None], num / np.where(ok, den, 1.0)[:, None], 0.0)
+    return out
+
+
+def _reduce_lazy(arrays: dict) -> dict | None:
+    """The stack of dask-backed ``arrays`` as a graph of one task per ``obs`` block (all variables
+    of the block reduced to partial sums there, so a block is dropped as soon as it is reduced),
+    then a tree of `_combine_partials` with fan-in `PARTIALS_FAN_IN`. Returns single-chunk dask
+    arrays, or None when the blocks do not line up (then the generic dask path is used)."""
+    import dask
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.delayed import Delayed
+    from dask.highlevelgraph import HighLevelGraph
+
+    names = tuple(arrays)
+    obs_chunks = arrays["counts"].chunks[0]
+    blocks = {}
+    for n in names:
+        a = arrays[n]
+        if a.ndim == 0 or a.shape[0] != sum(obs_chunks):
+            return None
+        a = a.rechunk((obs_chunks,) + tuple((s,) for s in a.shape[1:]))  # no-op for open_mfdataset
+        blocks[n] = a
+    token = tokenize(*(blocks[n] for n in names))
+    part, comb, final = f"stack-partials-{token}", f"stack-combine-{token}", f"stack-final-{token}"
+    func = functools.partial(_block_partials, names)
+    layer = {}
+    for g in range(len(obs_chunks)):
+        keys = [(blocks[n].name, g) + (0,) * (blocks[n].ndim - 1) for n in names]
+        source = _common_source(blocks, names, keys)
+        if source is not None:  # all variables are items of one task's dict (open_mfdataset): use it directly
+            layer[(part, g)] = (functools.partial(_dict_partials, names), source)
+        else:
+            layer[(part, g)] = (func, *keys)
+    level = [(part, g) for g in range(len(obs_chunks))]
+    depth = 0
+    while len(level) > 1:
+        nxt = []
+        for i in range(0, len(level), PARTIALS_FAN_IN):
+            key = (comb, depth, i // PARTIALS_FAN_IN)
+            layer[key] = (_combine_partials, *level[i : i + PARTIALS_FAN_IN])
+            nxt.append(key)
+        level, depth = nxt, depth + 1
+    layer[final] = (_finalize_partials, level[0])
+    graph = HighLevelGraph.from_collections(final, layer, dependencies=list(blocks.values()))
+    total = Delayed(final, graph)
+    out = {}
+    for n in names:
+        a = blocks[n]
+        dtype = np.dtype(bool) if PARTIALS[n][1] == "any" else np.result_type(a.dtype, np.float64)
+        item = dask.delayed(operator.getitem)(total, n)
+        out[n] = da.from_delayed(item, a.shape[1:], dtype=dtype, meta=np.empty((0,) * (a.ndim - 1), dtype=dtype))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
