@@ -13,11 +13,30 @@ faster than netCDF-4/HDF5 (measured in ``benchmarks/bench_io.py``), so it is use
 data fit netCDF-3 without change (float64/float32/int32/int16/int8/bool variables, ASCII text);
 anything else (e.g. int64, non-ASCII text) is written with ``netcdf4``. Reading picks the
 engine from the file's magic bytes. No ``_FillValue`` is written: every value is kept as is.
+
+CF-1.8 (checked with the IOOS ``compliance-checker --test=cf:1.8``): the file carries the global
+attributes ``Conventions``, ``title`` and ``history``; every variable a ``long_name``;
+dimensionless variables ``units = "1"`` (CF section 3.1; udunits has no empty unit); and each
+energy axis its CF cell boundaries ``<dim>_bounds(<dim>, nv)`` named by the ``bounds`` attribute
+of the ``<dim>`` coordinate (CF section 7.1, so that ``cf_xarray`` finds them), besides the
+``<dim>_min``/``<dim>_max`` coordinates of the API. What was added or changed for CF is
+recorded in the global attribute ``xspec_ds_cf`` and undone on reading: round trips stay exact.
+
+Integrity: every variable carries ``xspec_ds_crc32``, the CRC-32 (``zlib.crc32``) of its name,
+dims, dtype, attributes and raw little-endian bytes, and the file a global ``xspec_ds_crc32`` over
+the global attributes and the (name, role, CRC) list of all variables. Reading verifies them
+(`verify_netcdf`): a flipped bit, zeroed block, renamed variable or edited attribute raises
+`~xspec_ds.io.DatasetFileError` naming the file and the variable. Files without checksums
+(written by other software) are read unverified. Lazily opened files are verified when their
+data are computed (`open_netcdf` wraps each dask array in a checking task).
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +48,30 @@ from .atomic import atomic_path
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
-__all__ = ["write_netcdf", "read_netcdf", "encode_dataset", "decode_dataset", "netcdf_engine", "MODELS_ATTR"]
+__all__ = [
+    "write_netcdf",
+    "read_netcdf",
+    "encode_dataset",
+    "decode_dataset",
+    "netcdf_engine",
+    "verify_netcdf",
+    "variable_checksum",
+    "MODELS_ATTR",
+    "CHECKSUM_ATTR",
+]
 
 MODELS_ATTR = "xspec_ds_models"
 JSON_ATTR = "xspec_ds_json_attrs"
 EMPTY_ATTR = "xspec_ds_empty_variables"
+CF_ATTR = "xspec_ds_cf"
+CHECKSUM_ATTR = "xspec_ds_crc32"
+#: checksums of CF bounds variables, which may carry no attributes of their own (CF 7.1)
+BOUNDS_CHECKSUM_ATTR = "xspec_ds_crc32_bounds"
+CF_CONVENTIONS = "CF-1.8"
+#: dtype kinds each spectrum variable may have in a file (anything else is refused on reading)
+_FLOAT_VARIABLES = ("exposure", "edisp", "background", "acceptance", "acceptance_off", "livetime")
+_COUNT_VARIABLES = ("counts", "counts_off")
+_MASK_VARIABLES = ("mask_safe", "mask_fit")
 _NC3_DTYPES = {np.dtype(t) for t in ("float64", "float32", "int32", "int16", "int8", "bool")}
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
 
@@ -75,15 +113,16 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def encode_dataset(ds: xr.Dataset, models=None) -> xr.Dataset:
-    """The Dataset to write: attrs made netCDF-safe, models as YAML, no fill values.
+def encode_dataset(ds: xr.Dataset, models=None, checksums: bool = True) -> xr.Dataset:
+    """The Dataset to write: attrs made netCDF-safe, models as YAML, no fill values, CF, checksums.
 
     Variables with a zero-length dimension (e.g. an empty GTI) are described in the attribute
     ``xspec_ds_empty_variables`` instead of being written: a zero-length fixed dimension is not
     valid netCDF-3 (the netCDF-C library refuses such files), and they hold no values anyway.
+    CF attributes and bounds are added (`add_cf`), then the checksums (``checksums=True``).
     """
     empty = {k: v for k, v in ds.variables.items() if v.ndim and v.size == 0}
-    out = ds.drop_vars(list(empty)) if empty else ds.copy(deep=False)
+    out = (ds.drop_vars(list(empty)) if empty else ds).copy(deep=False)
     attrs = dict(ds.attrs)
     if empty:
         spec = {
@@ -103,14 +142,25 @@ def encode_dataset(ds: xr.Dataset, models=None) -> xr.Dataset:
     for var in out.variables.values():
         var.attrs = _split_attrs(dict(var.attrs))
         var.encoding = {"_FillValue": None} if var.dtype.kind == "f" else {}
+    out = add_cf(out)
+    if checksums:
+        add_checksums(out)
     return out
 
 
-def decode_dataset(ds: xr.Dataset) -> tuple[xr.Dataset, object]:
-    """Undo `encode_dataset`: restore attrs, drop encodings; returns (dataset, models or None)."""
+def decode_dataset(ds: xr.Dataset, path=None) -> tuple[xr.Dataset, object]:
+    """Undo `encode_dataset`: restore attrs, drop encodings; returns (dataset, models or None).
+
+    Checksum attributes still present (files read without `verify_netcdf`) are dropped; the
+    spectrum variables' dtypes are checked (``path`` names the file in errors).
+    """
+    ds = _undo_cf(ds)
     ds.attrs = _join_attrs(ds.attrs)
+    ds.attrs.pop(CHECKSUM_ATTR, None)
+    ds.attrs.pop(BOUNDS_CHECKSUM_ATTR, None)
     for var in ds.variables.values():
         var.attrs = _join_attrs(var.attrs)
+        var.attrs.pop(CHECKSUM_ATTR, None)
         var.encoding = {}
     ds.encoding.pop("unlimited_dims", None)
     empty = ds.attrs.pop(EMPTY_ATTR, None)
@@ -121,11 +171,306 @@ def decode_dataset(ds: xr.Dataset) -> tuple[xr.Dataset, object]:
             var = xr.Variable(tuple(v["dims"]), np.empty(tuple(v["shape"]), dtype=np.dtype(v["dtype"])), v["attrs"])
             (new_coords if v["coord"] else new_vars)[k] = var
         ds = ds.assign_coords(new_coords).assign(new_vars)
+    check_dtypes(ds, path)
     text = ds.attrs.pop(MODELS_ATTR, None)
     models = None
     if text:
         models = models_from_yaml(text)
     return ds, models
+
+
+def check_dtypes(ds: xr.Dataset, path=None) -> None:
+    """Refuse spectrum variables stored with the wrong kind of dtype (e.g. an int8 ``edisp``).
+
+    ``exposure``, ``edisp``, ``background``, the acceptances and ``livetime`` must be floating
+    point, ``counts``/``counts_off`` numbers, the masks boolean.
+    """
+    where = f"{path}: " if path is not None else ""
+    for k, var in ds.variables.items():
+        kind = var.dtype.kind
+        if k in _FLOAT_VARIABLES and kind != "f":
+            raise _error(f"{where}variable {k!r} is stored as {var.dtype}, expected floating point")
+        if k in _COUNT_VARIABLES and kind not in "fiu":
+            raise _error(f"{where}variable {k!r} is stored as {var.dtype}, expected numbers")
+        if k in _MASK_VARIABLES and kind != "b":
+            raise _error(f"{where}variable {k!r} is stored as {var.dtype}, expected a boolean mask")
+
+
+def _error(message: str):
+    from . import DatasetFileError
+
+    return DatasetFileError(message)
+
+
+# --------------------------------------------------------------------------------------------
+# CF conventions
+# --------------------------------------------------------------------------------------------
+def _long_name(name: str) -> str:
+    from ..containers import LONG_NAMES
+
+    return LONG_NAMES.get(name, name.replace("_", " "))
+
+
+def add_cf(out: xr.Dataset) -> xr.Dataset:
+    """Add what CF-1.8 asks for (global attrs, long names, units "1", energy bounds); in place.
+
+    Everything added or changed is recorded in the global attribute ``xspec_ds_cf`` so that
+    `decode_dataset` restores the dataset exactly. Returns the dataset (with bounds variables).
+    """
+    from .. import __version__
+
+    record: dict = {"global": [], "attrs": {}, "units": {}, "bounds": [], "labels": {}}
+    name = out.attrs.get("name")
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    defaults = {
+        "Conventions": CF_CONVENTIONS,
+        "title": f"xspec_ds spectrum dataset {name}" if name is not None else "xspec_ds spectrum datasets",
+        "history": f"{now} written by xspec_ds {__version__}",
+    }
+    for key, value in defaults.items():
+        if key not in out.attrs:
+            out.attrs[key] = value
+            record["global"].append(key)
+    bounds = {}
+    for dim in ("energy", "energy_true"):
+        lo, hi = out.variables.get(f"{dim}_min"), out.variables.get(f"{dim}_max")
+        bname = f"{dim}_bounds"
+        if (
+            dim in out.coords
+            and lo is not None
+            and hi is not None
+            and lo.dims == (dim,)
+            and hi.dims == (dim,)
+            and bname not in out.variables
+            and "bounds" not in out.variables[dim].attrs
+            and "nv" not in out.dims
+        ):
+            values = np.stack([np.asarray(lo.values), np.asarray(hi.values)], axis=-1)
+            bounds[bname] = xr.Variable((dim, "nv"), values, encoding={"_FillValue": None})
+            out.variables[dim].attrs["bounds"] = bname
+            record["bounds"].append(dim)
+    for k, var in out.variables.items():
+        if "long_name" not in var.attrs and "standard_name" not in var.attrs:
+            var.attrs["long_name"] = _long_name(k)
+            record["attrs"].setdefault(k, []).append("long_name")
+        if var.attrs.get("units") == "" and var.dtype.kind in "fiu":
+            var.attrs["units"] = "1"
+            record["units"][k] = ""
+    if bounds:
+        out = out.assign(bounds)
+    # text-valued dimension coordinates (e.g. ``obs`` names) become auxiliary coordinates:
+    # CF coordinate variables are numeric and monotonic (CF 1.8 section 5)
+    for dim in list(out.dims):
+        if dim in out.coords and out.variables[dim].dtype.kind in "OUS" and f"{dim}_label" not in out.variables:
+            var = out.variables[dim]
+            label = xr.Variable(var.dims, np.asarray(var.values), dict(var.attrs))
+            out = out.drop_vars(dim).assign_coords({f"{dim}_label": label})
+            record["labels"][dim] = f"{dim}_label"
+    out.attrs[CF_ATTR] = json.dumps(record)
+    return out
+
+
+def _undo_cf(ds: xr.Dataset) -> xr.Dataset:
+    text = ds.attrs.pop(CF_ATTR, None)
+    if not text:
+        return ds
+    record = json.loads(text)
+    for key in record.get("global", []):
+        ds.attrs.pop(key, None)
+    for k, names in record.get("attrs", {}).items():
+        if k in ds.variables:
+            for n in names:
+                ds.variables[k].attrs.pop(n, None)
+    for k, unit in record.get("units", {}).items():
+        if k in ds.variables:
+            ds.variables[k].attrs["units"] = unit
+    drop = []
+    for dim in record.get("bounds", []):
+        if dim in ds.variables:
+            ds.variables[dim].attrs.pop("bounds", None)
+        if f"{dim}_bounds" in ds.variables:
+            drop.append(f"{dim}_bounds")
+    if drop:
+        ds = ds.drop_vars(drop)
+    for dim, label in record.get("labels", {}).items():
+        if label in ds.variables:
+            var = ds.variables[label]
+            ds = ds.drop_vars(label).assign_coords({dim: xr.Variable(var.dims, var.values, dict(var.attrs))})
+    return ds
+
+
+# --------------------------------------------------------------------------------------------
+# checksums
+# --------------------------------------------------------------------------------------------
+def _canonical(value):
+    """An attribute value as plain JSON data, the same before writing and after reading."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+        if len(value) == 1:  # netCDF stores every attribute as an array
+            return value[0]
+        return value
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value] if len(value) != 1 else _canonical(value[0])
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _attrs_text(attrs: dict) -> str:
+    return json.dumps({k: _canonical(v) for k, v in attrs.items() if k != CHECKSUM_ATTR}, sort_keys=True, default=str)
+
+
+def variable_checksum(name: str, dims, attrs: dict, values) -> str:
+    """CRC-32 (hex) of a variable's name, dims, shape, dtype kind, attributes and raw bytes.
+
+    Numbers are hashed as little-endian bytes (netCDF-3 stores big-endian; the value is what
+    counts), text as JSON. ``zlib.crc32`` runs at several GB/s: ~0.05 ms for a 200 x 100 float64
+    ``edisp``.
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind in "OUS":
+        tag, data = "str", json.dumps([str(v) for v in arr.ravel().tolist()]).encode()
+    else:
+        if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and np.little_endian is False):
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        tag, data = arr.dtype.newbyteorder("<").str, np.ascontiguousarray(arr).tobytes()
+    head = json.dumps([name, list(dims), list(arr.shape), tag, _attrs_text(attrs)])
+    return f"{zlib.crc32(data, zlib.crc32(head.encode())):08x}"
+
+
+def _dataset_checksum(attrs: dict, roles: dict, sums: dict) -> str:
+    items = sorted([k, roles[k], sums[k]] for k in sums)
+    return f"{zlib.crc32(json.dumps([items, _attrs_text(attrs)]).encode()):08x}"
+
+
+def add_checksums(ds: xr.Dataset) -> None:
+    """Store `variable_checksum` in each variable's and the dataset checksum in the global attrs (in place)."""
+    sums = {}
+    bounds = _bounds_names(ds)
+    for k, var in ds.variables.items():
+        var.attrs.pop(CHECKSUM_ATTR, None)
+        sums[k] = variable_checksum(k, var.dims, var.attrs, var.values)
+        if k not in bounds:
+            var.attrs[CHECKSUM_ATTR] = sums[k]
+    ds.attrs.pop(CHECKSUM_ATTR, None)
+    if bounds:
+        ds.attrs[BOUNDS_CHECKSUM_ATTR] = json.dumps({k: sums[k] for k in sorted(bounds)})
+    roles = {k: "coord" if k in ds.coords else "data" for k in sums}
+    ds.attrs[CHECKSUM_ATTR] = _dataset_checksum(ds.attrs, roles, sums)
+
+
+def _bounds_names(ds: xr.Dataset) -> set:
+    """Variables named by a CF ``bounds`` attribute."""
+    return {str(v.attrs["bounds"]) for v in ds.variables.values() if "bounds" in v.attrs} & set(ds.variables)
+
+
+def _check_block(block, name, dims, attrs, expected, path):
+    actual = variable_checksum(name, dims, attrs, block)
+    if actual != expected:
+        raise _error(
+            f"{path}: variable {name!r} fails its checksum (stored {expected}, computed {actual}): "
+            "the file is corrupt (damaged bytes)"
+        )
+    return block
+
+
+def verify_netcdf(ds: xr.Dataset, path, variables=None) -> xr.Dataset:
+    """Verify the checksums of a netCDF file opened with xarray (not yet decoded).
+
+    Parameters
+    ----------
+    ds : `xarray.Dataset`
+        As returned by ``xarray.open_dataset(path, decode_times=False)``, before `decode_dataset`.
+    path : str or Path
+        The file (named in errors).
+    variables : list of str, optional
+        Verify only these variables' data (the file-level checksum is always verified).
+
+    Returns
+    -------
+    `xarray.Dataset`
+        ``ds`` without the checksum attributes. Variables held in memory (or read lazily by
+        xarray's backend) are verified now; dask-backed ones (``chunks=``) get a checking task
+        that raises when they are computed.
+
+    Raises
+    ------
+    `~xspec_ds.io.DatasetFileError`
+        Naming the file and the variable, for any mismatch, or a checksum attribute missing
+        from a file that has others (a renamed or lost attribute).
+
+    Notes
+    -----
+    Files without any ``xspec_ds_crc32`` attribute (other software) are returned unverified.
+    To verify one variable of a file read elsewhere (e.g. a dask task loading one block)::
+
+        with xr.open_dataset(path, decode_times=False) as raw:
+            verify_netcdf(raw, path, variables=[name])
+            values = raw[name].values
+    """
+    stored_global = ds.attrs.get(CHECKSUM_ATTR)
+    stored = {k: v.attrs.get(CHECKSUM_ATTR) for k, v in ds.variables.items()}
+    if BOUNDS_CHECKSUM_ATTR in ds.attrs:
+        try:
+            bounds_sums = json.loads(_canonical(ds.attrs[BOUNDS_CHECKSUM_ATTR]))
+        except (TypeError, ValueError) as exc:
+            raise _error(f"{path}: attribute {BOUNDS_CHECKSUM_ATTR} is damaged: {exc}") from None
+        for k in bounds_sums:
+            if k in stored and stored[k] is None:
+                stored[k] = bounds_sums[k]
+    if stored_global is None and all(v is None for v in stored.values()):
+        return ds  # written by other software: nothing to verify
+    if stored_global is None:
+        raise _error(f"{path}: the global {CHECKSUM_ATTR} attribute is missing (damaged header)")
+    missing = sorted(k for k, v in stored.items() if v is None)
+    if missing:
+        raise _error(f"{path}: variable(s) {missing} have no {CHECKSUM_ATTR} attribute (damaged header)")
+    roles = {k: "coord" if k in ds.coords else "data" for k in stored}
+    expected = _dataset_checksum(ds.attrs, roles, {k: _canonical(v) for k, v in stored.items()})
+    if expected != _canonical(stored_global):
+        raise _error(
+            f"{path}: the file's checksum (global {CHECKSUM_ATTR}) does not match its variables "
+            "and attributes: a renamed or added variable, or an edited attribute (damaged header)"
+        )
+    names = list(stored) if variables is None else [k for k in variables if k in stored]
+    replace = {}
+    for k in names:
+        var = ds.variables[k]
+        want = _canonical(stored[k])
+        attrs = {a: v for a, v in var.attrs.items() if a != CHECKSUM_ATTR}
+        if _is_dask(var):
+            import dask.array as da
+
+            arr = var.data
+            one = arr.rechunk(arr.shape) if arr.npartitions > 1 else arr
+            checked = one.map_blocks(
+                functools.partial(_check_block, name=k, dims=var.dims, attrs=attrs, expected=want, path=str(path)),
+                dtype=arr.dtype,
+                meta=np.empty((0,) * arr.ndim, dtype=arr.dtype),
+            )
+            if one is not arr:
+                checked = da.rechunk(checked, arr.chunks)
+            replace[k] = xr.Variable(var.dims, checked, attrs, dict(var.encoding))
+        else:
+            _check_block(var.values, k, var.dims, attrs, want, str(path))
+    for var in ds.variables.values():
+        var.attrs.pop(CHECKSUM_ATTR, None)
+    ds.attrs.pop(CHECKSUM_ATTR, None)
+    ds.attrs.pop(BOUNDS_CHECKSUM_ATTR, None)
+    if replace:
+        ds = ds.assign_coords({k: v for k, v in replace.items() if k in ds.coords})
+        ds = ds.assign({k: v for k, v in replace.items() if k not in ds.coords})
+    return ds
+
+
+def _is_dask(var: xr.Variable) -> bool:
+    try:
+        import dask.array as da
+    except ImportError:
+        return False
+    return isinstance(var.data, da.Array) if not isinstance(var._data, np.ndarray) else False
 
 
 def models_to_yaml(models) -> str:
@@ -186,7 +531,11 @@ def write_netcdf(dataset, filename, overwrite: bool = False, engine: str | None 
 
 
 def open_netcdf(filename, chunks=None, engine: str | None = None) -> tuple[xr.Dataset, object]:
-    """Open a netCDF file as a decoded `xarray.Dataset` (lazy with ``chunks``); returns (ds, models)."""
+    """Open a netCDF file as a decoded `xarray.Dataset` (lazy with ``chunks``); returns (ds, models).
+
+    Checksums of variables held in memory are verified now; those of dask-backed variables
+    when they are computed (`verify_netcdf`).
+    """
     engine = engine or file_engine(filename)
     ds = xr.open_dataset(
         filename,
@@ -197,7 +546,8 @@ def open_netcdf(filename, chunks=None, engine: str | None = None) -> tuple[xr.Da
         mask_and_scale=True,
         cache=False,
     )
-    return decode_dataset(ds)
+    ds = verify_netcdf(ds, filename)
+    return decode_dataset(ds, filename)
 
 
 def read_netcdf(cls, filename, name: str | None = None, engine: str | None = None, **kwargs):
@@ -205,7 +555,8 @@ def read_netcdf(cls, filename, name: str | None = None, engine: str | None = Non
     engine = engine or file_engine(filename)
     with xr.open_dataset(filename, engine=engine, decode_times=False, decode_timedelta=False, cache=False) as raw:
         ds = raw.load()
-    ds, models = decode_dataset(ds)
+    ds = verify_netcdf(ds, filename)
+    ds, models = decode_dataset(ds, filename)
     if name is not None:
         ds.attrs["name"] = str(name)
     return cls.from_xarray(ds, models=models, validate=kwargs.pop("validate", True))
