@@ -231,6 +231,14 @@ def add_cf(out: xr.Dataset) -> xr.Dataset:
         if key not in out.attrs:
             out.attrs[key] = value
             record["global"].append(key)
+    # text-valued dimension coordinates (e.g. ``obs`` names) become auxiliary coordinates:
+    # CF coordinate variables are numeric and monotonic (CF 1.8 section 5)
+    for dim in list(out.dims):
+        if dim in out.coords and out.variables[dim].dtype.kind in "OUS" and f"{dim}_label" not in out.variables:
+            var = out.variables[dim]
+            label = xr.Variable(var.dims, np.asarray(var.values), dict(var.attrs))
+            out = out.drop_vars(dim).assign_coords({f"{dim}_label": label})
+            record["labels"][dim] = f"{dim}_label"
     bounds = {}
     for dim in ("energy", "energy_true"):
         lo, hi = out.variables.get(f"{dim}_min"), out.variables.get(f"{dim}_max")
@@ -258,14 +266,6 @@ def add_cf(out: xr.Dataset) -> xr.Dataset:
             record["units"][k] = ""
     if bounds:
         out = out.assign(bounds)
-    # text-valued dimension coordinates (e.g. ``obs`` names) become auxiliary coordinates:
-    # CF coordinate variables are numeric and monotonic (CF 1.8 section 5)
-    for dim in list(out.dims):
-        if dim in out.coords and out.variables[dim].dtype.kind in "OUS" and f"{dim}_label" not in out.variables:
-            var = out.variables[dim]
-            label = xr.Variable(var.dims, np.asarray(var.values), dict(var.attrs))
-            out = out.drop_vars(dim).assign_coords({f"{dim}_label": label})
-            record["labels"][dim] = f"{dim}_label"
     out.attrs[CF_ATTR] = json.dumps(record)
     return out
 
