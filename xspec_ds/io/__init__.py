@@ -51,7 +51,8 @@ def write_dataset(dataset, filename, overwrite: bool = False, **kwargs) -> None:
     overwrite : bool
         Replace an existing file; otherwise a `FileExistsError` is raised.
     **kwargs
-        ``engine`` for netCDF; ``checksum`` for FITS.
+        ``engine`` for netCDF; ``checksum`` for FITS (default True: ``CHECKSUM``/``DATASUM``
+        in every HDU, verified on reading).
     """
     if _is_netcdf_name(filename, _NETCDF_WRITE_SUFFIXES):
         from .netcdf import write_netcdf
@@ -60,7 +61,7 @@ def write_dataset(dataset, filename, overwrite: bool = False, **kwargs) -> None:
         return
     from .fits import to_hdulist
 
-    checksum = kwargs.pop("checksum", False)
+    checksum = kwargs.pop("checksum", True)
     if kwargs:
         raise TypeError(f"unexpected argument(s) for a FITS write: {sorted(kwargs)}")
     hdulist = to_hdulist(dataset)
@@ -99,14 +100,17 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
 
         try:
             return read_netcdf(cls, path, name=name, **kwargs)
+        except DatasetFileError as exc:
+            if str(path) in str(exc):
+                raise
+            raise DatasetFileError(f"{path}: {exc}") from exc
         except Exception as exc:  # any failure of a backend on a damaged file
-            raise DatasetFileError(f"{path}: cannot read as a netCDF spectrum dataset: {exc}") from exc
-    from astropy.io import fits
+            raise DatasetFileError(
+                f"{path}: cannot read as a netCDF spectrum dataset: {type(exc).__name__}: {exc}"
+            ) from exc
+    from .fits import open_fits
 
-    try:
-        hdulist = fits.open(path, memmap=False, lazy_load_hdus=False)
-    except (OSError, ValueError, TypeError) as exc:
-        raise DatasetFileError(f"{path}: cannot open as FITS (truncated or corrupt?): {exc}") from exc
+    hdulist = open_fits(path)
     with hdulist:
         kind = _fits_kind(hdulist)
         if kind == "ogip":
@@ -137,7 +141,8 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
             raise
         except Exception as exc:  # any failure on a damaged file
             raise DatasetFileError(
-                f"{path}: cannot read the Gammapy SpectrumDataset layout (truncated or corrupt?): {exc}"
+                f"{path}: cannot read the Gammapy SpectrumDataset layout (truncated or corrupt?): "
+                f"{type(exc).__name__}: {exc}"
             ) from exc
 
 
