@@ -190,6 +190,8 @@ def to_hdulist(dataset) -> fits.HDUList:
     text = ds.attrs.get("meta_table")
     if text:
         hdus.append(fits.BinTableHDU(table_from_text(text), name="META_TABLE"))
+    for hdu in hdus[1:]:
+        hdu.header["CREATOR"] = _CREATOR  # marks the file as ours: checksums are then required
     written = [var for var in HDU_NAMES if var in ds.variables]
     primary.header["DSVARS"] = ",".join(written)  # the variables written (read back as required)
     primary.header["NEXTEND"] = (len(hdus) - 1, "number of extensions")
@@ -253,12 +255,7 @@ def open_fits(path, error=DatasetFileError) -> fits.HDUList:
         end = -(-end // 2880) * 2880
         if end != size:
             raise error(f"{path}: file size {size} differs from the {end} bytes its HDUs occupy (truncated or corrupt)")
-        for i, hdu in enumerate(hdul):
-            h = hdu.header
-            if "DATASUM" in h and hdu.verify_datasum() == 0:
-                raise error(f"{path}: HDU {i} ({hdu.name}) fails its DATASUM: the data are damaged")
-            if "CHECKSUM" in h and hdu.verify_checksum() == 0:
-                raise error(f"{path}: HDU {i} ({hdu.name}) fails its CHECKSUM: the header or data are damaged")
+        _verify_checksums(hdul, path, size, error)
         nextend = hdul[0].header.get("NEXTEND")
         if nextend is not None and (not isinstance(nextend, int) or nextend != len(hdul) - 1):
             raise error(
@@ -268,6 +265,50 @@ def open_fits(path, error=DatasetFileError) -> fits.HDUList:
         hdul.close()
         raise
     return hdul
+
+
+def _ones_complement_sum(data: bytes) -> int:
+    """32-bit ones' complement sum of big-endian words (FITS standard 4.0, appendix J)."""
+    words = np.frombuffer(data[: len(data) // 4 * 4], dtype=">u4")
+    total = int(words.sum(dtype=np.uint64))
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+def written_by_xspec_ds(hdul: fits.HDUList) -> bool:
+    """True if any header says ``CREATOR = 'xspec_ds ...'`` (every HDU we write carries it)."""
+    return any(str(h.header.get("CREATOR", "")).startswith("xspec_ds") for h in hdul)
+
+
+def _verify_checksums(hdul: fits.HDUList, path: Path, size: int, error) -> None:
+    """Check ``DATASUM``/``CHECKSUM`` on the file's raw bytes.
+
+    Computed on the bytes as stored (astropy's own check re-serialises headers and tables and
+    rejects blank keywords). A mismatch is an error in files written by xspec_ds; in files of
+    other software (where headers edited after the checksum are common) it is a warning.
+    """
+    strict = written_by_xspec_ds(hdul)
+    with open(path, "rb") as f:
+        raw = f.read()
+    starts = [h._header_offset for h in hdul] + [size]  # noqa: SLF001
+    for i, hdu in enumerate(hdul):
+        h = hdu.header
+        datasum = str(h.get("DATASUM", "")).strip()
+        checksum = str(h.get("CHECKSUM", "")).strip()
+        problem = None
+        if datasum.isdigit():
+            data = raw[hdu._data_offset : starts[i + 1]]  # noqa: SLF001
+            if _ones_complement_sum(data) != int(datasum) % 2**32:
+                problem = "fails its DATASUM: the data are damaged"
+        if problem is None and len(checksum) == 16:
+            if _ones_complement_sum(raw[starts[i] : starts[i + 1]]) != 0xFFFFFFFF:
+                problem = "fails its CHECKSUM: the header or data are damaged"
+        if problem is not None:
+            message = f"{path}: HDU {i} ({hdu.name}) {problem}"
+            if strict:
+                raise error(message)
+            warnings.warn(message + " (file of other software: read anyway)", stacklevel=3)
 
 
 def is_gammapy_layout(hdulist: fits.HDUList) -> bool:

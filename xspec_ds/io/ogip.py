@@ -26,10 +26,18 @@ the background ``BACKSCAL`` times the background-to-source ``EXPOSURE`` and ``AR
 (XSPEC's background scaling; the ratios are 1 in Gammapy files, so Gammapy's alpha is kept),
 ``mask_safe`` = ``QUALITY == 0`` and, when the PHA header has Gammapy's ``LO_THRES`` /
 ``HI_THRES`` keywords (TeV), the reco bins inside them.
+
+Integrity: every file is opened with `xspec_ds.io.fits.open_fits` (``CHECKSUM``/``DATASUM``
+verified, truncated files refused) and any failure while reading it is an `OGIPError` naming the
+file. `write_ogip` writes the same ``WRITEID`` (a UUID) in the primary header of the PHA and of
+each file it links; `read_pha` refuses a set whose linked files carry a different ``WRITEID``
+than the PHA (parts of different writes: a write killed half-way, or a reader racing a writer).
+Files without ``WRITEID`` (other software) are read as before.
 """
 
 from __future__ import annotations
 
+import uuid
 import warnings
 from pathlib import Path
 
@@ -55,6 +63,7 @@ __all__ = [
 ]
 
 _NONE_NAMES = {"", "none", "none.fits"}
+WRITE_ID_KEY = "WRITEID"  # primary-header keyword: one UUID shared by the files of one write
 _THRES_UNIT = u.TeV  # Gammapy writes LO_THRES / HI_THRES in TeV
 
 
@@ -65,17 +74,24 @@ class OGIPError(ValueError):
 # ------------------------------------------------------------------------------------------
 # low-level helpers
 # ------------------------------------------------------------------------------------------
-def _open(path: Path) -> fits.HDUList:
-    """Open a FITS file fully into memory; clear errors for missing, truncated or non-FITS files."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
-        for hdu in hdul:  # force reading every data block: truncation shows up here
-            _ = hdu.data
-    except Exception as exc:  # astropy raises OSError, ValueError, TypeError, ... on corrupt files
-        raise OGIPError(f"{path}: not a readable FITS file (truncated or corrupt?): {exc}") from exc
-    return hdul
+class _open:  # noqa: N801  (used as ``with _open(path) as hdul``)
+    """Open a FITS file fully into memory (`open_fits`: checksums, truncation); inside the
+    ``with`` block any error other than `OGIPError` becomes an `OGIPError` naming the file."""
+
+    def __init__(self, path: Path):
+        from .fits import open_fits
+
+        self.path = path
+        self.hdul = open_fits(path, error=OGIPError)
+
+    def __enter__(self) -> fits.HDUList:
+        return self.hdul
+
+    def __exit__(self, typ, exc, tb):
+        self.hdul.close()
+        if exc is None or isinstance(exc, OGIPError | FileNotFoundError) or not isinstance(exc, Exception):
+            return False
+        raise OGIPError(f"{self.path}: cannot read: {type(exc).__name__}: {exc}") from exc
 
 
 def _find_hdu(hdul: fits.HDUList, path: Path, extnames: tuple[str, ...], hduclas: tuple[str, ...] = ()):
@@ -189,7 +205,11 @@ def _ebounds(hdu, path: Path) -> tuple[np.ndarray, MapAxis]:
     lo = np.asarray(hdu.data["E_MIN"], dtype=np.float64)
     hi = (np.asarray(hdu.data["E_MAX"], dtype=np.float64) * _unit(hdu, "E_MAX", "keV")).to_value(eunit)
     chan = np.asarray(hdu.data["CHANNEL"]).astype(np.int64) if "CHANNEL" in hdu.columns.names else np.arange(lo.size)
-    return chan, _edges(lo, hi, eunit, path, "EBOUNDS", "energy")
+    order = np.argsort(chan, kind="stable")
+    chan = chan[order]
+    if chan.size and not np.array_equal(chan, np.arange(chan[0], chan[0] + chan.size)):
+        raise OGIPError(f"{path}: EBOUNDS CHANNEL values are not contiguous (gaps or duplicates)")
+    return chan, _edges(lo[order], hi[order], eunit, path, "EBOUNDS", "energy")
 
 
 def _rows(col, n_rows: int, lengths: np.ndarray) -> np.ndarray:
@@ -250,6 +270,12 @@ def read_rmf(filename) -> tuple[MapAxis, MapAxis, np.ndarray, np.ndarray | None]
         is_rsp = hdu.name.upper() == "SPECRESP MATRIX"
     if values.size != n_ch.sum():
         raise OGIPError(f"{path}: MATRIX has {values.size} elements but N_CHAN sums to {n_ch.sum()}")
+    bad = ~np.isfinite(values) | (values < 0)
+    if np.any(bad):
+        row = int(np.repeat(row_of_group, n_ch)[np.flatnonzero(bad)[0]])
+        raise OGIPError(f"{path}: RMF MATRIX column has negative or non-finite values (first in row {row})")
+    if np.any(n_ch < 0) or np.any(n_grp < 0):
+        raise OGIPError(f"{path}: RMF N_GRP/N_CHAN columns have negative values")
     start = f_chan - first
     if np.any(start < 0) or np.any(start + n_ch > n_chan):
         raise OGIPError(
@@ -304,6 +330,7 @@ def read_pha_table(filename) -> dict:
     with _open(path) as hdul:
         hdu = _find_hdu(hdul, path, ("SPECTRUM",), ("SPECTRUM",))
         header = hdu.header.copy()
+        write_id = hdul[0].header.get(WRITE_ID_KEY)
         clas = [
             str(header.get(k, "")).upper().replace(" ", "").replace("TYPE:2", "TYPE:II")
             for k in ("HDUCLAS3", "HDUCLAS4")
@@ -315,7 +342,12 @@ def read_pha_table(filename) -> dict:
         if "CHANNEL" not in names:
             raise OGIPError(f"{path}: SPECTRUM has no CHANNEL column")
         channel = np.asarray(hdu.data["CHANNEL"]).astype(np.int64).reshape(n)
-        exposure = float(header.get("EXPOSURE", 1.0))
+        if "EXPOSURE" not in header:
+            raise OGIPError(f"{path}: SPECTRUM has no EXPOSURE keyword (OGIP/92-007 requires it)")
+        exposure = header["EXPOSURE"]
+        if isinstance(exposure, bool) or not isinstance(exposure, int | float) or not 0 < exposure < np.inf:
+            raise OGIPError(f"{path}: keyword EXPOSURE = {exposure!r} is not a finite positive time (s)")
+        exposure = float(exposure)
         if "COUNTS" in names:
             counts = np.asarray(hdu.data["COUNTS"], dtype=np.float64).reshape(n)
         elif "RATE" in names:
@@ -344,6 +376,15 @@ def read_pha_table(filename) -> dict:
     if n and (np.any(index < 0) or not np.array_equal(np.sort(index), np.arange(n))):
         raise OGIPError(f"{path}: CHANNEL values are not the contiguous channels {first}..{first + n - 1}")
     order = np.argsort(index)
+    good = quality[order] == 0
+    for key, values in (("BACKSCAL", backscal[order]), ("AREASCAL", areascal[order])):
+        bad = good & ~((values > 0) & np.isfinite(values))
+        if np.any(bad):
+            role = {"BACKSCAL": "acceptance, or acceptance_off in a background file", "AREASCAL": "area scaling"}
+            raise OGIPError(
+                f"{path}: {key} = {float(values[bad][0])} in channel {int(channel[order][bad][0])} "
+                f"({role[key]}): must be finite and > 0 in good-quality channels"
+            )
     return {
         "path": path,
         "header": header,
@@ -357,6 +398,7 @@ def read_pha_table(filename) -> dict:
         "exposure": exposure,
         "ebounds": ebounds,
         "gti": gti,
+        "write_id": write_id,
     }
 
 
@@ -517,6 +559,13 @@ def read_pha(filename, name: str | None = None, group: bool = False, cls=None):
         arrays["acceptance"] = pha["backscal"]
         arrays["acceptance_off"] = np.where(bad, 0.0, acc_off)
 
+    _check_write_ids(
+        path,
+        pha["write_id"],
+        {"ANCRFILE": arf_path, "RESPFILE": rmf_path, "BACKFILE": bkg_path},
+        {"BACKFILE": bkg["write_id"]} if bkg_path is not None else None,
+    )
+
     if group:
         arrays, e_reco = _apply_grouping(arrays, pha["grouping"], e_reco)
         axes["energy"] = e_reco
@@ -599,10 +648,61 @@ def _ebounds_hdu(axis: MapAxis, first: int = 0) -> fits.BinTableHDU:
     return hdu
 
 
+def _primary(write_id: str | None) -> fits.PrimaryHDU:
+    primary = fits.PrimaryHDU()
+    if write_id is not None:
+        primary.header[WRITE_ID_KEY] = (write_id, "xspec_ds write id")
+        primary.header["CREATOR"] = _creator()
+    return primary
+
+
+def _creator() -> str:
+    from .. import __version__
+
+    return f"xspec_ds {__version__}"
+
+
+def _check_write_ids(pha_path: Path, pha_id: str | None, linked: dict, known: dict | None = None) -> None:
+    """Refuse linked files written by another `write_ogip` call than the PHA (see module doc).
+
+    ``pha_id`` was read with the PHA's data; linked files' ids (``known``, else read now, after
+    their data: files are only ever replaced by later writes, so an id equal to the PHA's means
+    the data read before were of the same write).
+    """
+    if pha_id is None:
+        return
+    known = known or {}
+    for key, path in linked.items():
+        if path is None:
+            continue
+        if key in known:
+            other = known[key]
+        else:
+            try:
+                other = fits.getheader(path, 0).get(WRITE_ID_KEY)
+            except Exception as exc:  # the file was read a moment ago: replaced or damaged since
+                raise OGIPError(f"{path}: cannot read its primary header: {exc}") from exc
+        if other is not None and other != pha_id:
+            raise OGIPError(
+                f"{path}: {WRITE_ID_KEY} = {other!r} differs from {pha_id!r} in the PHA {pha_path} "
+                f"that names it ({key}): the files come from different writes (an interrupted or "
+                "concurrent write?); write the set again"
+            )
+
+
 def write_rmf(
-    filename, e_true: MapAxis, e_reco: MapAxis, matrix: np.ndarray, overwrite: bool = False, first_channel: int = 0
+    filename,
+    e_true: MapAxis,
+    e_reco: MapAxis,
+    matrix: np.ndarray,
+    overwrite: bool = False,
+    first_channel: int = 0,
+    write_id: str | None = None,
 ) -> None:
-    """Write an OGIP RMF with compressed rows (variable-length ``F_CHAN``/``N_CHAN``/``MATRIX``)."""
+    """Write an OGIP RMF with compressed rows (variable-length ``F_CHAN``/``N_CHAN``/``MATRIX``).
+
+    ``write_id`` (a UUID string, from `write_ogip`) goes in the primary header as ``WRITEID``.
+    """
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.shape != (e_true.nbin, e_reco.nbin):
         raise ValueError(f"matrix shape {matrix.shape} does not match the axes ({e_true.nbin}, {e_reco.nbin})")
@@ -633,13 +733,15 @@ def write_rmf(
             "LO_THRES": 0.0,
         }
     )
-    hdul = fits.HDUList([fits.PrimaryHDU(), hdu, _ebounds_hdu(e_reco, first_channel)])
+    hdul = fits.HDUList([_primary(write_id), hdu, _ebounds_hdu(e_reco, first_channel)])
     with atomic_path(filename, overwrite=overwrite, suffix=".fits") as tmp:
-        hdul.writeto(tmp)
+        hdul.writeto(tmp, checksum=True)
 
 
-def write_arf(filename, e_true: MapAxis, aeff: u.Quantity, overwrite: bool = False) -> None:
-    """Write an OGIP ARF (``SPECRESP`` in cm2)."""
+def write_arf(
+    filename, e_true: MapAxis, aeff: u.Quantity, overwrite: bool = False, write_id: str | None = None
+) -> None:
+    """Write an OGIP ARF (``SPECRESP`` in cm2); ``write_id`` as in `write_rmf`."""
     unit = e_true.unit.to_string("fits")
     cols = [
         fits.Column("ENERG_LO", "D", unit=unit, array=e_true.edges_min.value),
@@ -649,10 +751,20 @@ def write_arf(filename, e_true: MapAxis, aeff: u.Quantity, overwrite: bool = Fal
     hdu = fits.BinTableHDU.from_columns(cols, name="SPECRESP")
     hdu.header.update({"HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE", "HDUCLAS2": "SPECRESP", "HDUVERS": "1.1.0"})
     with atomic_path(filename, overwrite=overwrite, suffix=".fits") as tmp:
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp)
+        fits.HDUList([_primary(write_id), hdu]).writeto(tmp, checksum=True)
 
 
-def _pha_hdul(counts, quality, backscal, livetime, axis: MapAxis, extra: dict, gti: GTI | None, hduclas2: str):
+def _pha_hdul(
+    counts,
+    quality,
+    backscal,
+    livetime,
+    axis: MapAxis,
+    extra: dict,
+    gti: GTI | None,
+    hduclas2: str,
+    write_id: str | None = None,
+):
     n = counts.size
     is_int = np.all(counts == np.round(counts))
     cols = [
@@ -685,7 +797,7 @@ def _pha_hdul(counts, quality, backscal, livetime, axis: MapAxis, extra: dict, g
         }
     )
     h.update(extra)
-    hdus = [fits.PrimaryHDU(), hdu, _ebounds_hdu(axis)]
+    hdus = [_primary(write_id), hdu, _ebounds_hdu(axis)]
     if gti is not None and len(gti):
         g = fits.BinTableHDU.from_columns(
             [
@@ -720,7 +832,9 @@ def write_ogip(dataset, pha_filename, overwrite: bool = False) -> dict[str, Path
     into the ARF, as Fermi-LAT spectra do); ``QUALITY`` is 0 in safe bins and 1 elsewhere, and
     ``LO_THRES``/``HI_THRES`` (TeV) give the safe range. A `SpectrumDataset`'s background
     array is not written (OGIP has no place for a model background). Each file is written
-    atomically; with ``overwrite=False`` nothing is written if any target exists.
+    atomically (ARF, RMF, background, then the PHA), with ``CHECKSUM``/``DATASUM`` and one
+    ``WRITEID`` shared by the set, which `read_pha` checks; with ``overwrite=False`` nothing is
+    written if any target exists.
 
     Returns
     -------
@@ -762,18 +876,28 @@ def write_ogip(dataset, pha_filename, overwrite: bool = False) -> dict[str, Path
         acc = np.ones(e_reco.nbin)
     counts = np.asarray(ds["counts"].values, dtype=np.float64)
     gti = dataset.gti
-    pha = _pha_hdul(counts, quality, acc, lt, e_reco, extra, gti, "TOTAL")
-    write_arf(targets["arf"], e_true, aeff, overwrite=overwrite)
-    write_rmf(targets["rmf"], e_true, e_reco, edisp, overwrite=overwrite)
+    write_id = uuid.uuid4().hex
+    pha = _pha_hdul(counts, quality, acc, lt, e_reco, extra, gti, "TOTAL", write_id)
+    # linked files first, the PHA (which names them) last; each replaced atomically
+    write_arf(targets["arf"], e_true, aeff, overwrite=overwrite, write_id=write_id)
+    write_rmf(targets["rmf"], e_true, e_reco, edisp, overwrite=overwrite, write_id=write_id)
     if onoff:
         bkg_extra = {k: v for k, v in extra.items() if k not in ("ANCRFILE", "RESPFILE", "BACKFILE")}
         bkg = _pha_hdul(
-            np.asarray(ds["counts_off"].values, dtype=np.float64), quality, acc_off, lt, e_reco, bkg_extra, gti, "BKG"
+            np.asarray(ds["counts_off"].values, dtype=np.float64),
+            quality,
+            acc_off,
+            lt,
+            e_reco,
+            bkg_extra,
+            gti,
+            "BKG",
+            write_id,
         )
         with atomic_path(targets["bkg"], overwrite=overwrite, suffix=".fits") as tmp:
-            bkg.writeto(tmp)
+            bkg.writeto(tmp, checksum=True)
     with atomic_path(pha_path, overwrite=overwrite, suffix=".fits") as tmp:
-        pha.writeto(tmp)
+        pha.writeto(tmp, checksum=True)
     return targets
 
 
