@@ -261,6 +261,12 @@ def open_fits(path, error=DatasetFileError) -> fits.HDUList:
             raise error(
                 f"{path}: primary NEXTEND = {nextend!r} but the file has {len(hdul) - 1} extensions (truncated?)"
             )
+    except error:
+        hdul.close()
+        raise
+    except Exception as exc:  # astropy VerifyError on an unparsable card, ...
+        hdul.close()
+        raise error(f"{path}: damaged FITS header: {type(exc).__name__}: {exc}") from exc
     except BaseException:
         hdul.close()
         raise
@@ -289,6 +295,10 @@ def _verify_checksums(hdul: fits.HDUList, path: Path, size: int, error) -> None:
     other software (where headers edited after the checksum are common) it is a warning.
     """
     strict = written_by_xspec_ds(hdul)
+    if strict and any("CHECKSUM" in h.header for h in hdul):
+        for i, hdu in enumerate(hdul):
+            if "CHECKSUM" not in hdu.header or "DATASUM" not in hdu.header:
+                raise error(f"{path}: HDU {i} ({hdu.name}) has lost its CHECKSUM/DATASUM keywords (damaged header)")
     with open(path, "rb") as f:
         raw = f.read()
     starts = [h._header_offset for h in hdul] + [size]  # noqa: SLF001
@@ -443,6 +453,12 @@ def from_hdulist(cls, hdulist: fits.HDUList, name: str | None = None, source: st
     for hdu_name in set(names):
         if names.count(hdu_name) > 1:
             raise FitsLayoutError(f"{where}: HDU {hdu_name} appears {names.count(hdu_name)} times")
+    if written_by_xspec_ds(hdulist):
+        known = set(HDU_NAMES.values()) | {f"{n}_BANDS" for n in HDU_NAMES.values()}
+        known |= {"PRIMARY", "GTI", "LIVETIME", "META_TABLE"}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise FitsLayoutError(f"{where}: unexpected HDU name(s) {unknown} in a file written by xspec_ds")
     declared = hdulist[0].header.get("DSVARS")
     if declared is not None:
         declared = [v.strip() for v in str(declared).split(",") if v.strip()]

@@ -656,6 +656,12 @@ def _primary(write_id: str | None) -> fits.PrimaryHDU:
     return primary
 
 
+def _with_nextend(hdus: list) -> fits.HDUList:
+    """HDU list whose primary header gives the number of extensions (a truncated file is refused)."""
+    hdus[0].header["NEXTEND"] = (len(hdus) - 1, "number of extensions")
+    return fits.HDUList(hdus)
+
+
 def _creator() -> str:
     from .. import __version__
 
@@ -733,7 +739,7 @@ def write_rmf(
             "LO_THRES": 0.0,
         }
     )
-    hdul = fits.HDUList([_primary(write_id), hdu, _ebounds_hdu(e_reco, first_channel)])
+    hdul = _with_nextend([_primary(write_id), hdu, _ebounds_hdu(e_reco, first_channel)])
     with atomic_path(filename, overwrite=overwrite, suffix=".fits") as tmp:
         hdul.writeto(tmp, checksum=True)
 
@@ -751,7 +757,7 @@ def write_arf(
     hdu = fits.BinTableHDU.from_columns(cols, name="SPECRESP")
     hdu.header.update({"HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE", "HDUCLAS2": "SPECRESP", "HDUVERS": "1.1.0"})
     with atomic_path(filename, overwrite=overwrite, suffix=".fits") as tmp:
-        fits.HDUList([_primary(write_id), hdu]).writeto(tmp, checksum=True)
+        _with_nextend([_primary(write_id), hdu]).writeto(tmp, checksum=True)
 
 
 def _pha_hdul(
@@ -819,7 +825,7 @@ def _pha_hdul(
             }
         )
         hdus.append(g)
-    return fits.HDUList(hdus)
+    return _with_nextend(hdus)
 
 
 def write_ogip(dataset, pha_filename, overwrite: bool = False) -> dict[str, Path]:
