@@ -180,12 +180,15 @@ def decode_dataset(ds: xr.Dataset, path=None) -> tuple[xr.Dataset, object]:
 
 
 def check_dtypes(ds: xr.Dataset, path=None) -> None:
-    """Refuse spectrum variables stored with the wrong kind of dtype (e.g. an int8 ``edisp``).
+    """Refuse files without an ``energy`` dimension, and spectrum variables stored with the
+    wrong kind of dtype (e.g. an int8 ``edisp``).
 
     ``exposure``, ``edisp``, ``background``, the acceptances and ``livetime`` must be floating
     point, ``counts``/``counts_off`` numbers, the masks boolean.
     """
     where = f"{path}: " if path is not None else ""
+    if "energy" not in ds.dims:
+        raise _error(f"{where}no 'energy' dimension (variables: {sorted(ds.variables)}): not a spectrum dataset file")
     for k, var in ds.variables.items():
         kind = var.dtype.kind
         if k in _FLOAT_VARIABLES and kind != "f":
