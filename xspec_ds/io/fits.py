@@ -499,11 +499,13 @@ def from_hdulist(cls, hdulist: fits.HDUList, name: str | None = None, source: st
         values = np.transpose(values, order)
         if var.startswith("mask"):
             if values.dtype != bool:
-                raise FitsLayoutError(f"{where}: HDU {hdu_name} column DATA is {values.dtype}, expected logical (L)")
+                raise FitsLayoutError(
+                    f"{where}: HDU {hdu_name} column DATA is {values.dtype.name}, expected logical (L)"
+                )
             arrays[var] = _as_da(var, values, axes)
         else:
             if values.dtype.kind not in "fiu":
-                raise FitsLayoutError(f"{where}: HDU {hdu_name} column DATA is {values.dtype}, expected numbers")
+                raise FitsLayoutError(f"{where}: HDU {hdu_name} column DATA is {values.dtype.name}, expected numbers")
             values = values.astype(np.float64)
             quantity = u.Quantity(values, _parse_unit(unit, f"{where}, HDU {hdu_name} column DATA"), copy=False)
             try:
@@ -539,7 +541,7 @@ def from_hdulist(cls, hdulist: fits.HDUList, name: str | None = None, source: st
         from astropy.table import Table
 
         meta_table = Table.read(hdulist["META_TABLE"])
-        for key in ("EXTNAME", "CREATOR", "CREATED"):
+        for key in ("EXTNAME", "CREATOR", "CREATED", "CHECKSUM", "DATASUM"):
             meta_table.meta.pop(key, None)
     data = build_dataset(
         arrays, name=name, gti=gti, meta_table=meta_table, livetime=None if livetime is None else livetime * u.s

@@ -48,6 +48,7 @@ from astropy.io import fits
 from ..axes import MapAxis, overlap_matrix
 from ..containers import as_dataarray, build_dataset
 from ..gti import GTI
+from . import DatasetFileError
 from .atomic import atomic_path, check_overwrite
 
 __all__ = [
@@ -67,8 +68,8 @@ WRITE_ID_KEY = "WRITEID"  # primary-header keyword: one UUID shared by the files
 _THRES_UNIT = u.TeV  # Gammapy writes LO_THRES / HI_THRES in TeV
 
 
-class OGIPError(ValueError):
-    """A malformed or inconsistent OGIP file (the message names the file)."""
+class OGIPError(DatasetFileError):
+    """A malformed or inconsistent OGIP file (the message names the file); a `ValueError`."""
 
 
 # ------------------------------------------------------------------------------------------
