@@ -260,6 +260,7 @@ def test_checksum_failure_in_foreign_file_warns(gfile):
     np.testing.assert_array_equal(back.counts.values, ds.counts.values)
 
 
+@pytest.mark.filterwarnings("ignore:Unexpected extra padding")
 def test_open_fits_rejects_trailing_bytes(gfile):
     _, path = gfile
     path.write_bytes(path.read_bytes() + b"\0" * 2880)

@@ -17,6 +17,7 @@ from xspec_ds.io.netcdf import (
     CF_ATTR,
     CHECKSUM_ATTR,
     encode_dataset,
+    load_verified,
     open_netcdf,
     variable_checksum,
     verify_netcdf,
@@ -298,3 +299,30 @@ def test_compliance_checker_cf18(cf_file):
     assert failed == [], failed
     assert report["scored_points"] == report["possible_points"]
     assert "exceptions occurred" not in proc.stderr, proc.stderr
+
+
+def test_load_verified_for_lazy_readers(written):
+    """The per-variable loader offered to multi-file lazy reading (one dask task per file)."""
+    ds, path = written
+    np.testing.assert_array_equal(load_verified(path, "edisp"), ds.data["edisp"].values)
+    np.testing.assert_array_equal(load_verified(path, "mask_safe"), ds.data["mask_safe"].values)
+    pos = _value_offset(path, "edisp")
+    data = bytearray(path.read_bytes())
+    data[pos + 3] ^= 0x08
+    path.write_bytes(bytes(data))
+    np.testing.assert_array_equal(load_verified(path, "counts"), ds.data["counts"].values)
+    with pytest.raises(DatasetFileError, match=rf"{path}.*'edisp' fails its checksum"):
+        load_verified(path, "edisp")
+    with pytest.raises(DatasetFileError, match=rf"{path}: no variable 'nope'"):
+        load_verified(path, "nope")
+
+
+def test_public_open_dataset_verifies_at_compute(written):
+    _, path = written
+    pos = _value_offset(path, "exposure")
+    data = bytearray(path.read_bytes())
+    data[pos : pos + 8] = bytes(8)
+    path.write_bytes(bytes(data))
+    lazy = xs.open_dataset(path)
+    with pytest.raises(DatasetFileError, match=rf"{path}.*'exposure' fails its checksum"):
+        lazy["exposure"].values  # noqa: B018

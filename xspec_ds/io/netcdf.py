@@ -55,6 +55,7 @@ __all__ = [
     "decode_dataset",
     "netcdf_engine",
     "verify_netcdf",
+    "load_verified",
     "variable_checksum",
     "MODELS_ATTR",
     "CHECKSUM_ATTR",
@@ -466,6 +467,32 @@ def verify_netcdf(ds: xr.Dataset, path, variables=None) -> xr.Dataset:
         ds = ds.assign_coords({k: v for k, v in replace.items() if k in ds.coords})
         ds = ds.assign({k: v for k, v in replace.items() if k not in ds.coords})
     return ds
+
+
+def load_verified(path, name: str, engine: str | None = None) -> np.ndarray:
+    """The values of one variable of a netCDF file, after checking the file's checksums and dtypes.
+
+    For readers that load one variable per task (e.g. a dask graph over many files): the file's
+    global checksum and this variable's CRC-32 are verified, and the spectrum variables' dtypes
+    checked (`check_dtypes`), so a damaged file raises `~xspec_ds.io.DatasetFileError` naming
+    the file and the variable when the task runs. Costs one CRC-32 of the variable (~0.05 ms for a
+    200 x 100 ``edisp``) and the JSON of the header attributes.
+    """
+    engine = engine or file_engine(path)
+    try:
+        with xr.open_dataset(path, engine=engine, decode_times=False, decode_timedelta=False, cache=False) as raw:
+            if name not in raw.variables:
+                raise _error(f"{path}: no variable {name!r} (variables: {sorted(raw.variables)})")
+            raw.variables[name].load()
+            verify_netcdf(raw, path, variables=[name])
+            check_dtypes(_undo_cf(raw), path)
+            return np.asarray(raw.variables[name].values)
+    except Exception as exc:
+        from . import DatasetFileError
+
+        if isinstance(exc, DatasetFileError):
+            raise
+        raise _error(f"{path}: cannot read variable {name!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def _is_dask(var: xr.Variable) -> bool:
