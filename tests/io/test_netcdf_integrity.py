@@ -19,6 +19,7 @@ from xspec_ds.io.netcdf import (
     encode_dataset,
     load_verified,
     open_netcdf,
+    read_nc3,
     variable_checksum,
     verify_netcdf,
     write_netcdf,
@@ -326,3 +327,28 @@ def test_public_open_dataset_verifies_at_compute(written):
     lazy = xs.open_dataset(path)
     with pytest.raises(DatasetFileError, match=rf"{path}.*'exposure' fails its checksum"):
         lazy["exposure"].values  # noqa: B018
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("n_gti", [0, 3])
+def test_fast_netcdf3_reader_matches_xarray(tmp_path, seed, n_gti):
+    """`read_nc3` gives what xarray's scipy backend gives (values, dtypes, attrs, coords)."""
+    ds = random_dataset(seed, n_gti=n_gti, models=True, meta=True)
+    path = tmp_path / "x.nc"
+    ds.write(path)
+    fast = read_nc3(path)
+    with xr.open_dataset(path, engine="scipy", decode_times=False, decode_timedelta=False) as raw:
+        slow = raw.load()
+    xr.testing.assert_identical(fast, slow)
+    assert list(fast.coords) == list(slow.coords) or set(fast.coords) == set(slow.coords)
+    for k in slow.variables:
+        assert fast[k].dtype == slow[k].dtype, k
+        assert fast[k].dtype.isnative, k
+
+
+def test_fast_reader_declines_fill_values(tmp_path):
+    ds = random_dataset(3).data.copy()
+    path = tmp_path / "fill.nc"
+    ds["counts"].encoding["_FillValue"] = -1.0
+    ds.to_netcdf(path, engine="scipy")
+    assert read_nc3(path) is None
