@@ -439,3 +439,15 @@ def test_truncated_ogip_file(ogip_set):
 
 def test_ogip_error_is_a_dataset_file_error():
     assert issubclass(OGIPError, DatasetFileError) and issubclass(OGIPError, ValueError)
+
+
+def test_dataset_check_failure_names_the_pha(ogip_set):
+    """A value the dataset checks refuse (negative counts) is reported with the PHA's name."""
+    _, paths = ogip_set
+
+    def edit(hdul):
+        hdul["SPECTRUM"].data["COUNTS"][3] = -4
+
+    _rewrite(paths["pha"], edit)
+    with pytest.raises(DatasetFileError, match=rf"{paths['pha']}: .*counts"):
+        xs.SpectrumDatasetOnOff.read(paths["pha"])

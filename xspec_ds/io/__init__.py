@@ -122,11 +122,16 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
                     f"(xspec_ds.io.ogip.read_pha missing: {exc})"
                 ) from exc
             hdulist.close()
-            return (
-                read_pha(path, name=name, cls=cls, **kwargs)
-                if _accepts_cls(read_pha)
-                else read_pha(path, name=name, **kwargs)
-            )
+            try:
+                return (
+                    read_pha(path, name=name, cls=cls, **kwargs)
+                    if _accepts_cls(read_pha)
+                    else read_pha(path, name=name, **kwargs)
+                )
+            except (ValueError, KeyError, IndexError) as exc:  # e.g. dataset checks on the arrays read
+                if isinstance(exc, DatasetFileError) or str(path) in str(exc):
+                    raise
+                raise DatasetFileError(f"{path}: OGIP set rejected: {type(exc).__name__}: {exc}") from exc
         if kind == "other":
             raise DatasetFileError(
                 f"{path}: a FITS file of another kind: neither Gammapy's SpectrumDataset layout "
