@@ -417,8 +417,8 @@ def verify_netcdf(ds: xr.Dataset, path, variables=None) -> xr.Dataset:
             values = raw[name].values
     """
     stored_global = ds.attrs.get(CHECKSUM_ATTR)
-    variables = ds.variables
-    stored = {k: v.attrs.get(CHECKSUM_ATTR) for k, v in variables.items()}
+    all_vars = ds.variables
+    stored = {k: v.attrs.get(CHECKSUM_ATTR) for k, v in all_vars.items()}
     if BOUNDS_CHECKSUM_ATTR in ds.attrs:
         try:
             bounds_sums = json.loads(_canonical(ds.attrs[BOUNDS_CHECKSUM_ATTR]))
@@ -445,7 +445,7 @@ def verify_netcdf(ds: xr.Dataset, path, variables=None) -> xr.Dataset:
     names = list(stored) if variables is None else [k for k in variables if k in stored]
     replace = {}
     for k in names:
-        var = variables[k]
+        var = all_vars[k]
         want = _canonical(stored[k])
         attrs = {a: v for a, v in var.attrs.items() if a != CHECKSUM_ATTR}
         if _is_dask(var):
