@@ -511,10 +511,18 @@ def models_to_yaml(models) -> str:
     return yaml.dump(models.to_dict(), Dumper=_Dumper, sort_keys=False)
 
 
+@functools.lru_cache(maxsize=64)
+def _parse_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
 def models_from_yaml(text: str):
+    """Models from their YAML text (the parsed text is cached: many files share one model)."""
+    import copy
+
     from ..models import Models
 
-    return Models.from_dict(yaml.load(text, Loader=_Loader))
+    return Models.from_dict(copy.deepcopy(_parse_yaml(text)))
 
 
 def netcdf_engine(ds: xr.Dataset) -> str:
