@@ -451,3 +451,17 @@ def test_dataset_check_failure_names_the_pha(ogip_set):
     _rewrite(paths["pha"], edit)
     with pytest.raises(DatasetFileError, match=rf"{paths['pha']}: .*counts"):
         xs.SpectrumDatasetOnOff.read(paths["pha"])
+
+
+def test_gzipped_fits_reads_and_is_verified(gfile, tmp_path):
+    import gzip
+
+    ds, path = gfile
+    gz = tmp_path / "g.fits.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    xr.testing.assert_identical(xs.SpectrumDataset.read(gz).data, ds.data)
+    data = bytearray(path.read_bytes())
+    data[2880 * 2 + 9] ^= 0x04
+    gz.write_bytes(gzip.compress(bytes(data)))
+    with pytest.raises(DatasetFileError, match=rf"{gz}: HDU 1 \(COUNTS\) fails its"):
+        xs.SpectrumDataset.read(gz)

@@ -249,13 +249,14 @@ def open_fits(path, error=DatasetFileError) -> fits.HDUList:
     try:
         if damage:
             raise error(f"{path}: damaged FITS file (truncated or corrupt): {damage[0].splitlines()[0]}")
-        size = path.stat().st_size
+        raw = _raw_bytes(path)
+        size = len(raw)
         last = hdul[-1]
         end = last._data_offset + last._data_size  # noqa: SLF001
         end = -(-end // 2880) * 2880
         if end != size:
             raise error(f"{path}: file size {size} differs from the {end} bytes its HDUs occupy (truncated or corrupt)")
-        _verify_checksums(hdul, path, size, error)
+        _verify_checksums(hdul, path, raw, error)
         nextend = hdul[0].header.get("NEXTEND")
         if nextend is not None and (not isinstance(nextend, int) or nextend != len(hdul) - 1):
             raise error(
@@ -287,7 +288,18 @@ def written_by_xspec_ds(hdul: fits.HDUList) -> bool:
     return any(str(h.header.get("CREATOR", "")).startswith("xspec_ds") for h in hdul)
 
 
-def _verify_checksums(hdul: fits.HDUList, path: Path, size: int, error) -> None:
+def _raw_bytes(path: Path) -> bytes:
+    """The file's FITS bytes (decompressed for ``.gz`` files, as astropy reads them)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] == b"\x1f\x8b":
+        import gzip
+
+        raw = gzip.decompress(raw)
+    return raw
+
+
+def _verify_checksums(hdul: fits.HDUList, path: Path, raw: bytes, error) -> None:
     """Check ``DATASUM``/``CHECKSUM`` on the file's raw bytes.
 
     Computed on the bytes as stored (astropy's own check re-serialises headers and tables and
@@ -299,9 +311,7 @@ def _verify_checksums(hdul: fits.HDUList, path: Path, size: int, error) -> None:
         for i, hdu in enumerate(hdul):
             if "CHECKSUM" not in hdu.header or "DATASUM" not in hdu.header:
                 raise error(f"{path}: HDU {i} ({hdu.name}) has lost its CHECKSUM/DATASUM keywords (damaged header)")
-    with open(path, "rb") as f:
-        raw = f.read()
-    starts = [h._header_offset for h in hdul] + [size]  # noqa: SLF001
+    starts = [h._header_offset for h in hdul] + [len(raw)]  # noqa: SLF001
     for i, hdu in enumerate(hdul):
         h = hdu.header
         datasum = str(h.get("DATASUM", "")).strip()
