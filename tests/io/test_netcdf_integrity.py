@@ -352,3 +352,12 @@ def test_fast_reader_declines_fill_values(tmp_path):
     ds["counts"].encoding["_FillValue"] = -1.0
     ds.to_netcdf(path, engine="scipy")
     assert read_nc3(path) is None
+
+
+def test_load_verified_netcdf4(tmp_path):
+    pytest.importorskip("netCDF4")
+    ds = random_dataset(12, n=10, n_true=12)
+    path = tmp_path / "four.nc"
+    write_netcdf(ds, path, engine="netcdf4")
+    np.testing.assert_array_equal(load_verified(path, "edisp"), ds.data["edisp"].values)
+    np.testing.assert_array_equal(load_verified(path, "mask_fit"), ds.data["mask_fit"].values)
