@@ -410,7 +410,7 @@ def test_missing_column_names_file_and_column(ogip_set, part, hdu, column):
         hdul[hdul.index_of(hdu)] = fits.BinTableHDU.from_columns(cols, header=h.header, name=hdu)
 
     _rewrite(paths[part], edit)
-    with pytest.raises(OGIPError, match=rf"{paths[part]}: .*{column}"):
+    with pytest.raises(OGIPError, match=rf"{paths[part]}: .*{hdu if part == 'rmf' else 'ARF'}.*{column}"):
         xs.SpectrumDatasetOnOff.read(paths["pha"])
 
 

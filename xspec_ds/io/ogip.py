@@ -202,6 +202,10 @@ def read_arf(filename) -> tuple[MapAxis, u.Quantity]:
 
 
 def _ebounds(hdu, path: Path) -> tuple[np.ndarray, MapAxis]:
+    names = [c.upper() for c in hdu.columns.names]
+    for col in ("E_MIN", "E_MAX"):
+        if col not in names:
+            raise OGIPError(f"{path}: EBOUNDS extension has no {col} column")
     eunit = _unit(hdu, "E_MIN", "keV")
     lo = np.asarray(hdu.data["E_MIN"], dtype=np.float64)
     hi = (np.asarray(hdu.data["E_MAX"], dtype=np.float64) * _unit(hdu, "E_MAX", "keV")).to_value(eunit)
