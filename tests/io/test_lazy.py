@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import astropy.units as u
 import dask.array as da
 import numpy as np
@@ -284,3 +286,28 @@ def test_open_mfdataset_netcdf4_collection_in_parallel(many, tmp_path):
     obs = open_mfdataset(nc4, parallel=True, files_per_task=3)
     assert list(obs["obs"].values) == [d.name for d in datasets]
     assert_same_stack(xs.stack(obs).compute(), xs.stack(datasets).data)
+
+
+def test_open_mfdataset_verifies_each_files_checksums(tmp_path):
+    """A flipped byte inside one file's data block (header intact) is caught at compute time by
+    that file's own CRC-32 (written by ``ds.write``), naming the file and the variable."""
+    from xspec_ds.io import nc3
+
+    paths = []
+    for k in range(4):
+        ds = xs.SpectrumDataset.read(Path(xs.__file__).parent / "data" / "example_spectrum.nc")
+        ds.name = f"run{k}"
+        paths.append(tmp_path / f"run{k}.nc")
+        ds.write(paths[-1])
+    obs = xs.open_mfdataset(paths)
+    good = obs["counts"].values.copy()  # all files verify
+    assert good.shape[0] == 4
+    with open(paths[2], "rb") as f:
+        header, _ = nc3.read_header(f)
+    var = header.variables["exposure"]
+    raw = bytearray(paths[2].read_bytes())
+    raw[var.begin + 8 * 3] ^= 0x01  # one bit of one exposure value (still a finite positive number)
+    paths[2].write_bytes(bytes(raw))
+    obs = xs.open_mfdataset(paths)
+    with pytest.raises(xs.io.DatasetFileError, match=r"run2\.nc: variable 'exposure' fails its checksum"):
+        obs["exposure"].values

@@ -74,7 +74,8 @@ def write_dataset(dataset, filename, overwrite: bool = False, **kwargs) -> None:
     overwrite : bool
         Replace an existing file; otherwise a `FileExistsError` is raised.
     **kwargs
-        ``engine`` for netCDF; ``checksum`` for FITS.
+        ``engine`` for netCDF; ``checksum`` for FITS (default True: ``CHECKSUM``/``DATASUM``
+        in every HDU, verified on reading).
     """
     if _is_netcdf_name(filename, _NETCDF_WRITE_SUFFIXES):
         from .netcdf import write_netcdf
@@ -83,7 +84,7 @@ def write_dataset(dataset, filename, overwrite: bool = False, **kwargs) -> None:
         return
     from .fits import to_hdulist
 
-    checksum = kwargs.pop("checksum", False)
+    checksum = kwargs.pop("checksum", True)
     if kwargs:
         raise TypeError(f"unexpected argument(s) for a FITS write: {sorted(kwargs)}")
     hdulist = to_hdulist(dataset)
@@ -118,14 +119,17 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
 
         try:
             return read_netcdf(cls or _default_class(), path, name=name, **kwargs)
+        except DatasetFileError as exc:
+            if str(path) in str(exc):
+                raise
+            raise DatasetFileError(f"{path}: {exc}") from exc
         except Exception as exc:  # any failure of a backend on a damaged file
-            raise DatasetFileError(f"{path}: cannot read as a netCDF spectrum dataset: {exc}") from exc
-    from astropy.io import fits
+            raise DatasetFileError(
+                f"{path}: cannot read as a netCDF spectrum dataset: {type(exc).__name__}: {exc}"
+            ) from exc
+    from .fits import open_fits
 
-    try:
-        hdulist = fits.open(path, memmap=False, lazy_load_hdus=False)
-    except (OSError, ValueError, TypeError) as exc:
-        raise DatasetFileError(f"{path}: cannot open as FITS (truncated or corrupt?): {exc}") from exc
+    hdulist = open_fits(path)
     with hdulist:
         kind = _fits_kind(hdulist)
         if kind == "ogip":
@@ -137,11 +141,16 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
                     f"(xspec_ds.io.ogip.read_pha missing: {exc})"
                 ) from exc
             hdulist.close()
-            return (
-                read_pha(path, name=name, cls=cls, **kwargs)
-                if _accepts_cls(read_pha)
-                else read_pha(path, name=name, **kwargs)
-            )
+            try:
+                return (
+                    read_pha(path, name=name, cls=cls, **kwargs)
+                    if _accepts_cls(read_pha)
+                    else read_pha(path, name=name, **kwargs)
+                )
+            except (ValueError, KeyError, IndexError) as exc:  # e.g. dataset checks on the arrays read
+                if isinstance(exc, DatasetFileError) or str(path) in str(exc):
+                    raise
+                raise DatasetFileError(f"{path}: OGIP set rejected: {type(exc).__name__}: {exc}") from exc
         if kind == "other":
             raise DatasetFileError(
                 f"{path}: a FITS file of another kind: neither Gammapy's SpectrumDataset layout "
@@ -156,7 +165,8 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
             raise
         except Exception as exc:  # any failure on a damaged file
             raise DatasetFileError(
-                f"{path}: cannot read the Gammapy SpectrumDataset layout (truncated or corrupt?): {exc}"
+                f"{path}: cannot read the Gammapy SpectrumDataset layout (truncated or corrupt?): "
+                f"{type(exc).__name__}: {exc}"
             ) from exc
 
 

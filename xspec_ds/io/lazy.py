@@ -330,19 +330,21 @@ def _file_meta(path, small_vars, big_spec, engine, edges_raw=None, known_headers
     except (ValueError, OSError) as exc:  # damaged header or truncated small variable
         raise DatasetFileError(f"{path}: cannot read as netCDF-3: {exc}") from exc
     if eng == "scipy" and header is not None:
-        begins, dtypes = [], []
+        begins, dtypes, checks = [], [], []
         for k, spec in big_spec.items():
             var = header.variables.get(k)
             dims, shape, dtype = (None, None, None) if var is None else (var.dims, var.shape, var.native_dtype)
             _check_big(path, k, dims, shape, dtype, spec)
             begins.append(var.begin)
             dtypes.append(var.dtype.str)
+            checks.append(_checksum_spec(path, k, var, header))
             if var.begin + var.nbytes > size:
                 raise DatasetFileError(f"{path}: truncated file (variable {k!r} ends after the end of the file)")
         # compact (kept for every file until the graph is computed): offsets in `big_spec` order
         # and one shared tuple of on-disk dtypes
         dtypes = _DTYPE_TUPLES.setdefault(tuple(dtypes), tuple(dtypes))
-        layout = (size, header.size, zlib.crc32(buf[: header.size]), tuple(begins), dtypes)
+        checks = None if all(c is None for c in checks) else tuple(checks)
+        layout = (size, header.size, zlib.crc32(buf[: header.size]), tuple(begins), dtypes, checks)
         return _decode_meta_attrs(dict(header.attrs), out), out, layout
     with xr.open_dataset(path, engine=eng, decode_times=False, decode_timedelta=False, cache=False) as ds:
         attrs = dict(ds.attrs)
@@ -353,6 +355,36 @@ def _file_meta(path, small_vars, big_spec, engine, edges_raw=None, known_headers
             var = ds.variables.get(k)
             _check_big(path, k, *((None,) * 3 if var is None else (var.dims, var.shape, var.dtype)), spec)
     return _decode_meta_attrs(attrs, out), out, eng
+
+
+#: attributes that xarray moves to ``encoding`` on reading: not part of a variable's checksum
+_ENCODING_ATTRS = ("coordinates", "_FillValue", "dtype", "missing_value", "scale_factor", "add_offset", "_Unsigned")
+
+
+def _checksum_spec(path, name, var, header):
+    """``(stored CRC-32, CRC-32 of the variable's description)`` of an nc3 variable, or None for
+    files without checksums (other software); a file with checksums must have one per variable."""
+    from .netcdf import CHECKSUM_ATTR, numeric_checksum_head
+
+    stored = var.attrs.get(CHECKSUM_ATTR)
+    if stored is None:
+        if CHECKSUM_ATTR in header.attrs:
+            raise DatasetFileError(f"{path}: variable {name!r} has no {CHECKSUM_ATTR} attribute (damaged header)")
+        return None
+    attrs = {a: v for a, v in var.attrs.items() if a not in _ENCODING_ATTRS and a != CHECKSUM_ATTR}
+    return str(stored), numeric_checksum_head(name, var.dims, var.shape, var.native_dtype, attrs)
+
+
+def _verify_checksum(path, name, check, values) -> None:
+    from .netcdf import checksum_of_values
+
+    stored, head = check
+    actual = checksum_of_values(head, values)
+    if actual != stored:
+        raise DatasetFileError(
+            f"{path}: variable {name!r} fails its checksum (stored {stored}, computed {actual}): "
+            "the file is corrupt (damaged bytes)"
+        )
 
 
 def _read_xarray(path, engine, names):
@@ -375,15 +407,17 @@ def _load_files(paths, layouts, spec):
             for k, v in _read_xarray(path, layout, list(spec)).items():
                 blocks[k][i] = v
             continue
-        size, header_size, crc, begins, dtypes = layout
+        size, header_size, crc, begins, dtypes, checks = layout
         with open(path, "rb") as f:
             buf = f.read()
         if len(buf) != size or zlib.crc32(buf[:header_size]) != crc:
             raise DatasetFileError(f"{path}: the file changed after open_mfdataset read its header")
-        for k, begin, disk_dtype in zip(spec, begins, dtypes, strict=True):
+        for j, (k, begin, disk_dtype) in enumerate(zip(spec, begins, dtypes, strict=True)):
             shape = spec[k][1]
             raw = np.frombuffer(buf, dtype=disk_dtype, count=math.prod(shape), offset=begin)
             blocks[k][i] = raw.reshape(shape)  # byte swap (and int8 -> bool) in the copy
+            if checks is not None:  # the file's own CRC-32 of the variable (xspec_ds.io.netcdf)
+                _verify_checksum(path, k, checks[j], blocks[k][i])
     _check_blocks(blocks, paths)
     return blocks
 

@@ -26,10 +26,18 @@ the background ``BACKSCAL`` times the background-to-source ``EXPOSURE`` and ``AR
 (XSPEC's background scaling; the ratios are 1 in Gammapy files, so Gammapy's alpha is kept),
 ``mask_safe`` = ``QUALITY == 0`` and, when the PHA header has Gammapy's ``LO_THRES`` /
 ``HI_THRES`` keywords (TeV), the reco bins inside them.
+
+Integrity: every file is opened with `xspec_ds.io.fits.open_fits` (``CHECKSUM``/``DATASUM``
+verified, truncated files refused) and any failure while reading it is an `OGIPError` naming the
+file. `write_ogip` writes the same ``WRITEID`` (a UUID) in the primary header of the PHA and of
+each file it links; `read_pha` refuses a set whose linked files carry a different ``WRITEID``
+than the PHA (parts of different writes: a write killed half-way, or a reader racing a writer).
+Files without ``WRITEID`` (other software) are read as before.
 """
 
 from __future__ import annotations
 
+import uuid
 import warnings
 from pathlib import Path
 
@@ -40,6 +48,7 @@ from astropy.io import fits
 from ..axes import MapAxis, overlap_matrix
 from ..containers import as_dataarray, build_dataset
 from ..gti import GTI
+from . import DatasetFileError
 from .atomic import atomic_path, check_overwrite
 
 __all__ = [
@@ -55,27 +64,35 @@ __all__ = [
 ]
 
 _NONE_NAMES = {"", "none", "none.fits"}
+WRITE_ID_KEY = "WRITEID"  # primary-header keyword: one UUID shared by the files of one write
 _THRES_UNIT = u.TeV  # Gammapy writes LO_THRES / HI_THRES in TeV
 
 
-class OGIPError(ValueError):
-    """A malformed or inconsistent OGIP file (the message names the file)."""
+class OGIPError(DatasetFileError):
+    """A malformed or inconsistent OGIP file (the message names the file); a `ValueError`."""
 
 
 # ------------------------------------------------------------------------------------------
 # low-level helpers
 # ------------------------------------------------------------------------------------------
-def _open(path: Path) -> fits.HDUList:
-    """Open a FITS file fully into memory; clear errors for missing, truncated or non-FITS files."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
-        for hdu in hdul:  # force reading every data block: truncation shows up here
-            _ = hdu.data
-    except Exception as exc:  # astropy raises OSError, ValueError, TypeError, ... on corrupt files
-        raise OGIPError(f"{path}: not a readable FITS file (truncated or corrupt?): {exc}") from exc
-    return hdul
+class _open:  # noqa: N801  (used as ``with _open(path) as hdul``)
+    """Open a FITS file fully into memory (`open_fits`: checksums, truncation); inside the
+    ``with`` block any error other than `OGIPError` becomes an `OGIPError` naming the file."""
+
+    def __init__(self, path: Path):
+        from .fits import open_fits
+
+        self.path = path
+        self.hdul = open_fits(path, error=OGIPError)
+
+    def __enter__(self) -> fits.HDUList:
+        return self.hdul
+
+    def __exit__(self, typ, exc, tb):
+        self.hdul.close()
+        if exc is None or isinstance(exc, OGIPError | FileNotFoundError) or not isinstance(exc, Exception):
+            return False
+        raise OGIPError(f"{self.path}: cannot read: {type(exc).__name__}: {exc}") from exc
 
 
 def _find_hdu(hdul: fits.HDUList, path: Path, extnames: tuple[str, ...], hduclas: tuple[str, ...] = ()):
@@ -185,11 +202,19 @@ def read_arf(filename) -> tuple[MapAxis, u.Quantity]:
 
 
 def _ebounds(hdu, path: Path) -> tuple[np.ndarray, MapAxis]:
+    names = [c.upper() for c in hdu.columns.names]
+    for col in ("E_MIN", "E_MAX"):
+        if col not in names:
+            raise OGIPError(f"{path}: EBOUNDS extension has no {col} column")
     eunit = _unit(hdu, "E_MIN", "keV")
     lo = np.asarray(hdu.data["E_MIN"], dtype=np.float64)
     hi = (np.asarray(hdu.data["E_MAX"], dtype=np.float64) * _unit(hdu, "E_MAX", "keV")).to_value(eunit)
     chan = np.asarray(hdu.data["CHANNEL"]).astype(np.int64) if "CHANNEL" in hdu.columns.names else np.arange(lo.size)
-    return chan, _edges(lo, hi, eunit, path, "EBOUNDS", "energy")
+    order = np.argsort(chan, kind="stable")
+    chan = chan[order]
+    if chan.size and not np.array_equal(chan, np.arange(chan[0], chan[0] + chan.size)):
+        raise OGIPError(f"{path}: EBOUNDS CHANNEL values are not contiguous (gaps or duplicates)")
+    return chan, _edges(lo[order], hi[order], eunit, path, "EBOUNDS", "energy")
 
 
 def _rows(col, n_rows: int, lengths: np.ndarray) -> np.ndarray:
@@ -257,6 +282,12 @@ def read_rmf(filename, index: int = 0) -> tuple[MapAxis, MapAxis, np.ndarray, np
         is_rsp = hdu.name.upper() == "SPECRESP MATRIX"
     if values.size != n_ch.sum():
         raise OGIPError(f"{path}: MATRIX has {values.size} elements but N_CHAN sums to {n_ch.sum()}")
+    bad = ~np.isfinite(values) | (values < 0)
+    if np.any(bad):
+        row = int(np.repeat(row_of_group, n_ch)[np.flatnonzero(bad)[0]])
+        raise OGIPError(f"{path}: RMF MATRIX column has negative or non-finite values (first in row {row})")
+    if np.any(n_ch < 0) or np.any(n_grp < 0):
+        raise OGIPError(f"{path}: RMF N_GRP/N_CHAN columns have negative values")
     start = f_chan - first
     if no_tlmin and first == 0 and (np.any(start + n_ch > n_chan)) and f_chan.size and f_chan.min() >= 1:
         # F_CHAN without TLMIN defaults to 1 (CAL/GEN/92-002), e.g. Fermi GBM RSP2 files whose
@@ -316,6 +347,7 @@ def read_pha_table(filename) -> dict:
     with _open(path) as hdul:
         hdu = _find_hdu(hdul, path, ("SPECTRUM",), ("SPECTRUM",))
         header = hdu.header.copy()
+        write_id = hdul[0].header.get(WRITE_ID_KEY)
         clas = [
             str(header.get(k, "")).upper().replace(" ", "").replace("TYPE:2", "TYPE:II")
             for k in ("HDUCLAS3", "HDUCLAS4")
@@ -329,7 +361,12 @@ def read_pha_table(filename) -> dict:
         if "CHANNEL" not in names:
             raise OGIPError(f"{path}: SPECTRUM has no CHANNEL column")
         channel = np.asarray(hdu.data["CHANNEL"]).astype(np.int64).reshape(n)
-        exposure = float(header.get("EXPOSURE", 1.0))
+        if "EXPOSURE" not in header:
+            raise OGIPError(f"{path}: SPECTRUM has no EXPOSURE keyword (OGIP/92-007 requires it)")
+        exposure = header["EXPOSURE"]
+        if isinstance(exposure, bool) or not isinstance(exposure, int | float) or not 0 < exposure < np.inf:
+            raise OGIPError(f"{path}: keyword EXPOSURE = {exposure!r} is not a finite positive time (s)")
+        exposure = float(exposure)
         if "COUNTS" in names:
             counts = np.asarray(hdu.data["COUNTS"], dtype=np.float64).reshape(n)
         elif "RATE" in names:
@@ -361,6 +398,15 @@ def read_pha_table(filename) -> dict:
     if n and (np.any(index < 0) or not np.array_equal(np.sort(index), np.arange(n))):
         raise OGIPError(f"{path}: CHANNEL values are not the contiguous channels {first}..{first + n - 1}")
     order = np.argsort(index)
+    good = quality[order] == 0
+    for key, values in (("BACKSCAL", backscal[order]), ("AREASCAL", areascal[order])):
+        bad = good & ~((values > 0) & np.isfinite(values))
+        if np.any(bad):
+            role = {"BACKSCAL": "acceptance, or acceptance_off in a background file", "AREASCAL": "area scaling"}
+            raise OGIPError(
+                f"{path}: {key} = {float(values[bad][0])} in channel {int(channel[order][bad][0])} "
+                f"({role[key]}): must be finite and > 0 in good-quality channels"
+            )
     return {
         "path": path,
         "header": header,
@@ -375,6 +421,7 @@ def read_pha_table(filename) -> dict:
         "exposure": exposure,
         "ebounds": ebounds,
         "gti": gti,
+        "write_id": write_id,
     }
 
 
@@ -587,6 +634,13 @@ def read_pha(filename, name: str | None = None, group: bool = True, cls=None, bk
         arrays["acceptance"] = pha["backscal"]
         arrays["acceptance_off"] = np.where(bad, 0.0, acc_off)
 
+    _check_write_ids(
+        path,
+        pha.get("write_id"),
+        {"ANCRFILE": arf_path, "RESPFILE": rmf_path, "BACKFILE": bkg_path},
+        {"BACKFILE": bkg.get("write_id")} if bkg_path is not None else None,
+    )
+
     if name is None:
         name = header.get("DSNAME") or (str(header["OBS_ID"]) if "OBS_ID" in header else path.stem)
     net = np.any(arrays["counts"] < 0)  # x-ray hook: a background-subtracted (NET) spectrum, chi2 only
@@ -626,36 +680,6 @@ def _attach_grouping(data, pha: dict, path: Path) -> None:
         raise OGIPError(f"{path}: {exc}") from exc
 
 
-def _apply_grouping(arrays: dict, grouping: np.ndarray, axis: MapAxis):
-    starts = group_channels(grouping)
-    if starts.size == axis.nbin:
-        return arrays, axis
-    out = dict(arrays)
-    for k in ("counts", "counts_off"):
-        if k in arrays:
-            out[k] = np.add.reduceat(arrays[k], starts)
-    out["edisp"] = np.add.reduceat(arrays["edisp"], starts, axis=1)
-    out["mask_safe"] = np.logical_and.reduceat(arrays["mask_safe"], starts)
-    if "acceptance" in arrays:
-        # a group's alpha must be one number: average acceptances so that alpha * n_off is kept
-        n_off = np.add.reduceat(arrays["counts_off"], starts)
-        alpha = np.divide(
-            arrays["acceptance"],
-            arrays["acceptance_off"],
-            out=np.zeros_like(arrays["acceptance"]),
-            where=arrays["acceptance_off"] > 0,
-        )
-        b = np.add.reduceat(alpha * arrays["counts_off"], starts)
-        acc = np.add.reduceat(arrays["acceptance"], starts) / np.diff(np.append(starts, axis.nbin))
-        mean_alpha = np.add.reduceat(alpha, starts) / np.diff(np.append(starts, axis.nbin))
-        group_alpha = np.where(n_off > 0, np.divide(b, n_off, out=np.zeros_like(b), where=n_off > 0), mean_alpha)
-        out["acceptance"] = acc
-        out["acceptance_off"] = np.divide(acc, group_alpha, out=np.zeros_like(acc), where=group_alpha > 0)
-    edges = axis.edges
-    new_edges = np.append(edges[starts].value, edges[-1].value) * edges.unit
-    return out, MapAxis(new_edges, name="energy")
-
-
 # ------------------------------------------------------------------------------------------
 # writing
 # ------------------------------------------------------------------------------------------
@@ -691,10 +715,67 @@ def _ebounds_hdu(axis: MapAxis, first: int = 0) -> fits.BinTableHDU:
     return hdu
 
 
+def _primary(write_id: str | None) -> fits.PrimaryHDU:
+    primary = fits.PrimaryHDU()
+    if write_id is not None:
+        primary.header[WRITE_ID_KEY] = (write_id, "xspec_ds write id")
+        primary.header["CREATOR"] = _creator()
+    return primary
+
+
+def _with_nextend(hdus: list) -> fits.HDUList:
+    """HDU list whose primary header gives the number of extensions (a truncated file is refused)."""
+    hdus[0].header["NEXTEND"] = (len(hdus) - 1, "number of extensions")
+    return fits.HDUList(hdus)
+
+
+def _creator() -> str:
+    from .. import __version__
+
+    return f"xspec_ds {__version__}"
+
+
+def _check_write_ids(pha_path: Path, pha_id: str | None, linked: dict, known: dict | None = None) -> None:
+    """Refuse linked files written by another `write_ogip` call than the PHA (see module doc).
+
+    ``pha_id`` was read with the PHA's data; linked files' ids (``known``, else read now, after
+    their data: files are only ever replaced by later writes, so an id equal to the PHA's means
+    the data read before were of the same write).
+    """
+    if pha_id is None:
+        return
+    known = known or {}
+    for key, path in linked.items():
+        if path is None:
+            continue
+        if key in known:
+            other = known[key]
+        else:
+            try:
+                other = fits.getheader(path, 0).get(WRITE_ID_KEY)
+            except Exception as exc:  # the file was read a moment ago: replaced or damaged since
+                raise OGIPError(f"{path}: cannot read its primary header: {exc}") from exc
+        if other is not None and other != pha_id:
+            raise OGIPError(
+                f"{path}: {WRITE_ID_KEY} = {other!r} differs from {pha_id!r} in the PHA {pha_path} "
+                f"that names it ({key}): the files come from different writes (an interrupted or "
+                "concurrent write?); write the set again"
+            )
+
+
 def write_rmf(
-    filename, e_true: MapAxis, e_reco: MapAxis, matrix: np.ndarray, overwrite: bool = False, first_channel: int = 0
+    filename,
+    e_true: MapAxis,
+    e_reco: MapAxis,
+    matrix: np.ndarray,
+    overwrite: bool = False,
+    first_channel: int = 0,
+    write_id: str | None = None,
 ) -> None:
-    """Write an OGIP RMF with compressed rows (variable-length ``F_CHAN``/``N_CHAN``/``MATRIX``)."""
+    """Write an OGIP RMF with compressed rows (variable-length ``F_CHAN``/``N_CHAN``/``MATRIX``).
+
+    ``write_id`` (a UUID string, from `write_ogip`) goes in the primary header as ``WRITEID``.
+    """
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.shape != (e_true.nbin, e_reco.nbin):
         raise ValueError(f"matrix shape {matrix.shape} does not match the axes ({e_true.nbin}, {e_reco.nbin})")
@@ -725,13 +806,15 @@ def write_rmf(
             "LO_THRES": 0.0,
         }
     )
-    hdul = fits.HDUList([fits.PrimaryHDU(), hdu, _ebounds_hdu(e_reco, first_channel)])
+    hdul = _with_nextend([_primary(write_id), hdu, _ebounds_hdu(e_reco, first_channel)])
     with atomic_path(filename, overwrite=overwrite, suffix=".fits") as tmp:
-        hdul.writeto(tmp)
+        hdul.writeto(tmp, checksum=True)
 
 
-def write_arf(filename, e_true: MapAxis, aeff: u.Quantity, overwrite: bool = False) -> None:
-    """Write an OGIP ARF (``SPECRESP`` in cm2)."""
+def write_arf(
+    filename, e_true: MapAxis, aeff: u.Quantity, overwrite: bool = False, write_id: str | None = None
+) -> None:
+    """Write an OGIP ARF (``SPECRESP`` in cm2); ``write_id`` as in `write_rmf`."""
     unit = e_true.unit.to_string("fits")
     cols = [
         fits.Column("ENERG_LO", "D", unit=unit, array=e_true.edges_min.value),
@@ -741,10 +824,20 @@ def write_arf(filename, e_true: MapAxis, aeff: u.Quantity, overwrite: bool = Fal
     hdu = fits.BinTableHDU.from_columns(cols, name="SPECRESP")
     hdu.header.update({"HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE", "HDUCLAS2": "SPECRESP", "HDUVERS": "1.1.0"})
     with atomic_path(filename, overwrite=overwrite, suffix=".fits") as tmp:
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp)
+        _with_nextend([_primary(write_id), hdu]).writeto(tmp, checksum=True)
 
 
-def _pha_hdul(counts, quality, backscal, livetime, axis: MapAxis, extra: dict, gti: GTI | None, hduclas2: str):
+def _pha_hdul(
+    counts,
+    quality,
+    backscal,
+    livetime,
+    axis: MapAxis,
+    extra: dict,
+    gti: GTI | None,
+    hduclas2: str,
+    write_id: str | None = None,
+):
     n = counts.size
     is_int = np.all(counts == np.round(counts))
     cols = [
@@ -777,7 +870,7 @@ def _pha_hdul(counts, quality, backscal, livetime, axis: MapAxis, extra: dict, g
         }
     )
     h.update(extra)
-    hdus = [fits.PrimaryHDU(), hdu, _ebounds_hdu(axis)]
+    hdus = [_primary(write_id), hdu, _ebounds_hdu(axis)]
     if gti is not None and len(gti):
         g = fits.BinTableHDU.from_columns(
             [
@@ -799,7 +892,7 @@ def _pha_hdul(counts, quality, backscal, livetime, axis: MapAxis, extra: dict, g
             }
         )
         hdus.append(g)
-    return fits.HDUList(hdus)
+    return _with_nextend(hdus)
 
 
 def write_ogip(dataset, pha_filename, overwrite: bool = False) -> dict[str, Path]:
@@ -812,7 +905,9 @@ def write_ogip(dataset, pha_filename, overwrite: bool = False) -> dict[str, Path
     into the ARF, as Fermi-LAT spectra do); ``QUALITY`` is 0 in safe bins and 1 elsewhere, and
     ``LO_THRES``/``HI_THRES`` (TeV) give the safe range. A `SpectrumDataset`'s background
     array is not written (OGIP has no place for a model background). Each file is written
-    atomically; with ``overwrite=False`` nothing is written if any target exists.
+    atomically (ARF, RMF, background, then the PHA), with ``CHECKSUM``/``DATASUM`` and one
+    ``WRITEID`` shared by the set, which `read_pha` checks; with ``overwrite=False`` nothing is
+    written if any target exists.
 
     Returns
     -------
@@ -854,19 +949,29 @@ def write_ogip(dataset, pha_filename, overwrite: bool = False) -> dict[str, Path
         acc = np.ones(e_reco.nbin)
     counts = np.asarray(ds["counts"].values, dtype=np.float64)
     gti = dataset.gti
-    pha = _pha_hdul(counts, quality, acc, lt, e_reco, extra, gti, "TOTAL")
+    write_id = uuid.uuid4().hex
+    pha = _pha_hdul(counts, quality, acc, lt, e_reco, extra, gti, "TOTAL", write_id)
     _write_grouping(pha[1], ds, mask)  # x-ray hook: GROUPING and QUALITY of grouped data
-    write_arf(targets["arf"], e_true, aeff, overwrite=overwrite)
-    write_rmf(targets["rmf"], e_true, e_reco, edisp, overwrite=overwrite)
+    # linked files first, the PHA (which names them) last; each replaced atomically
+    write_arf(targets["arf"], e_true, aeff, overwrite=overwrite, write_id=write_id)
+    write_rmf(targets["rmf"], e_true, e_reco, edisp, overwrite=overwrite, write_id=write_id)
     if onoff:
         bkg_extra = {k: v for k, v in extra.items() if k not in ("ANCRFILE", "RESPFILE", "BACKFILE")}
         bkg = _pha_hdul(
-            np.asarray(ds["counts_off"].values, dtype=np.float64), quality, acc_off, lt, e_reco, bkg_extra, gti, "BKG"
+            np.asarray(ds["counts_off"].values, dtype=np.float64),
+            quality,
+            acc_off,
+            lt,
+            e_reco,
+            bkg_extra,
+            gti,
+            "BKG",
+            write_id,
         )
         with atomic_path(targets["bkg"], overwrite=overwrite, suffix=".fits") as tmp:
-            bkg.writeto(tmp)
+            bkg.writeto(tmp, checksum=True)
     with atomic_path(pha_path, overwrite=overwrite, suffix=".fits") as tmp:
-        pha.writeto(tmp)
+        pha.writeto(tmp, checksum=True)
     return targets
 
 
