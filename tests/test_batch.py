@@ -47,3 +47,29 @@ def test_onoff_alpha_and_statistic():
 def test_mixed_onoff_and_cash_raises():
     with pytest.raises(ValueError, match="mixes on-off"):
         batch_from_datasets(make_spectra(1) + make_spectra(1, onoff=True, seed=4))
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "words"),
+    [
+        (
+            "counts",
+            lambda v: v.__setitem__(7, -3.0),
+            r"variable 'counts' of spectrum '.*2' must be finite and non-negative.*bin \(7,\)",
+        ),
+        (
+            "exposure",
+            lambda v: v.__setitem__(0, -1.0),
+            r"variable 'exposure' of spectrum '.*2' must be finite and non-negative",
+        ),
+        ("edisp", lambda v: v.__imul__(3.0), r"variable 'edisp' of spectrum '.*2': rows .* must sum to at most 1"),
+    ],
+)
+def test_batch_refuses_invalid_values_naming_the_spectrum(name, edit, words):
+    """The value rules of `xspec_ds.validation` hold for fit_batch too (in-place edits included)."""
+    dss = make_spectra(4, seed=5, per_edisp=True)
+    edit(dss[2].data[name].values)
+    with pytest.raises(ValueError, match=words):
+        batch_from_datasets(dss)
+    with pytest.raises(ValueError, match=words.replace("of spectrum '.*2'", "of spectrum .*")):
+        batch_from_xarray(xr.concat([d.data for d in dss], dim="obs"), "obs")

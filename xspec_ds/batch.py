@@ -7,7 +7,7 @@ and the dispersion ``(Nt, Nr)`` or ``(K, Nt, Nr)``: responses shared by all spec
 unbroadcast (one matrix, not K copies).
 
 It is built from an ``obs``-dimensioned `xarray.Dataset` (variables without the dimension are
-shared) or from a list of datasets (`SpectrumDataset` objects or `xarray.Dataset`s on one binning).
+shared) or from a list of datasets (`SpectrumDataset` or `xarray.Dataset` objects on one binning).
 """
 
 from __future__ import annotations
@@ -93,21 +93,42 @@ def _values(var, dim: str, k: int, trailing: tuple) -> tuple[np.ndarray, bool]:
     return (np.asarray(arr, dtype=np.float64) if arr.dtype != bool else np.asarray(arr)), False
 
 
-def _check_finite(arr: np.ndarray, name: str, labels, per: bool) -> None:
-    bad = ~np.isfinite(arr)
-    if not bad.any():
-        return
+def _first_bad(bad: np.ndarray, labels, per: bool) -> tuple[str, tuple]:
     if per:
         k = int(np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))[0])
-        bins = np.argwhere(bad[k])
-        where = f"spectrum {labels[k]!r}"
-        first = tuple(int(i) for i in bins[0])
-    else:
-        where = "all spectra (shared variable)"
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-    raise ValueError(
-        f"non-finite values in variable {name!r} of {where}: {int(bad.sum())} value(s), first at bin {first}"
-    )
+        return f"spectrum {labels[k]!r}", tuple(int(i) for i in np.argwhere(bad[k])[0])
+    return "all spectra (shared variable)", tuple(int(i) for i in np.argwhere(bad)[0])
+
+
+def _check_finite(arr: np.ndarray, name: str, labels, per: bool) -> None:
+    """Non-finite values, then the value rules of `xspec_ds.validation` (non-negative counts,
+    background, exposure, acceptances, edisp; edisp rows summing to at most 1), vectorised over
+    the batch; the error names the spectrum, the variable and the first bad bin."""
+    from .validation import EDISP_ROW_SUM_TOL, VALUE_RULES
+
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where, first = _first_bad(bad, labels, per)
+        raise ValueError(
+            f"non-finite values in variable {name!r} of {where}: {int(bad.sum())} value(s), first at bin {first}"
+        )
+    rule = VALUE_RULES.get(name)
+    if rule is not None:
+        ok, words = rule
+        bad = ~ok(arr)
+        if bad.any():
+            where, first = _first_bad(bad, labels, per)
+            raise ValueError(
+                f"variable {name!r} of {where} {words}: {int(bad.sum())} bad value(s), first at bin {first}"
+            )
+    if name == "edisp" and arr.ndim >= 2:
+        over = arr.sum(axis=-1) > 1 + EDISP_ROW_SUM_TOL
+        if over.any():
+            where, first = _first_bad(over, labels, per and arr.ndim == 3)
+            raise ValueError(
+                f"variable 'edisp' of {where}: rows (true-energy bins) must sum to at most 1 (probabilities), "
+                f"first above 1 at true-energy bin {first}; datasets summed with xarray add their kernels: use xs.stack"
+            )
 
 
 def batch_from_xarray(ds: xr.Dataset, dim: str = "obs", statistic: str | None = None) -> SpectrumBatch:

@@ -232,7 +232,7 @@ def _check_variable(data: xr.Dataset, name: str, label: str) -> None:
                 )
 
 
-def validate(dataset, n_free: int = 0, name: str | None = None) -> None:
+def validate(dataset, n_free: int = 0, name: str | None = None, fit_bins: bool = True) -> None:
     """Raise `DatasetValidationError` if a dataset's values cannot give a meaningful statistic.
 
     Parameters
@@ -243,6 +243,9 @@ def validate(dataset, n_free: int = 0, name: str | None = None) -> None:
         Free parameters of the fit: the dataset needs at least that many fit bins.
     name : str, optional
         Name used in messages (default: the dataset's name).
+    fit_bins : bool
+        Also require fit bins (at least one, and ``n_free``). Estimators, whose energy or time
+        bins may legitimately hold no data (they return upper limits there), pass False.
 
     Raises
     ------
@@ -267,7 +270,8 @@ def validate(dataset, n_free: int = 0, name: str | None = None) -> None:
                 _check_net_counts(data, label)
                 continue
             _check_variable(data, name_, label)
-    _check_fit_bins(data, label, n_free)
+    if fit_bins:
+        _check_fit_bins(data, label, n_free)
 
 
 def _is_net(data: xr.Dataset) -> bool:

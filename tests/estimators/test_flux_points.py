@@ -376,3 +376,20 @@ def test_reoptimize_refits_other_models_and_restores_them():
     assert np.all(refit.data["stat"].values <= fixed.data["stat"].values + 1e-6)
     assert refit.data["success"].all()
     assert other.spectral_model.amplitude.value == 1e-12 and not other.spectral_model.amplitude.frozen
+
+
+@pytest.mark.parametrize("variable", ["counts", "exposure"])
+def test_estimators_refuse_invalid_values(variable):
+    """The value rules of `xspec_ds.validation` run before every estimator (in-place edits too)."""
+    import xspec_ds as xs
+    from xspec_ds.validation import DatasetValidationError
+
+    ds = xs.SpectrumDataset.read(Path(xs.__file__).parent / "data" / "example_spectrum.nc")
+    ds.models = xs.SkyModel(xs.PowerLawSpectralModel(index=2.5, amplitude="1e-11 cm-2 s-1 TeV-1"), name="src")
+    ds.data[variable].values[3] = -1.0
+    fpe = xs.FluxPointsEstimator(energy_edges=[1, 10] * u.TeV, source="src")
+    with pytest.raises(DatasetValidationError, match=f"variable '{variable}' must be finite and non-negative"):
+        fpe.run(ds)
+    lce = xs.LightCurveEstimator(energy_edges=[1, 10] * u.TeV, source="src")
+    with pytest.raises(DatasetValidationError, match=f"variable '{variable}' must be finite and non-negative"):
+        lce.run([ds])

@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 import yaml
 
+from ..validation import validate
 from .flux_points_data import FluxPoints, _reference_fluxes
 from .profile import NormProblem, solve_norm_problem
 
@@ -348,6 +349,8 @@ class FluxPointsEstimator:
         datasets = _as_list(datasets)
         if not datasets:
             raise ValueError("no datasets given")
+        for d in datasets:  # the value rules of xspec_ds.validation (bins without data are allowed)
+            validate(d, fit_bins=False)
         source = resolve_source(datasets, self.source)
         group, emin, emax = self._groups(datasets)
         n_rows = emin.size

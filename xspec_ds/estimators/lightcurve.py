@@ -26,6 +26,7 @@ from astropy.time import Time
 from ..dataset import CM2S
 from ..models import Models, SkyModel, SpectralModel
 from ..models.spectral import ENERGY_UNIT
+from ..validation import validate
 from .flux_points import FluxPointsEstimator, _as_list, dataset_arrays, resolve_source, snap_energy_groups
 from .flux_points_data import FluxPoints
 from .profile import NormProblem
@@ -346,12 +347,15 @@ class LightCurveEstimator(FluxPointsEstimator):
         if self.reoptimize:
             raise NotImplementedError("LightCurveEstimator supports reoptimize=False (the batched path) only")
         if isinstance(datasets, xr.Dataset):
+            validate(datasets, fit_bins=False)  # one vectorised pass over obs (xspec_ds.validation)
             source, others = _obs_source(models, self.source)
             info = _obs_arrays(datasets, source, others)
         else:
             datasets = _as_list(datasets)
             if not datasets:
                 raise ValueError("no datasets given")
+            for d in datasets:
+                validate(d, fit_bins=False)
             source = resolve_source(datasets, self.source)
             info = _list_arrays(datasets, source)
         arrays, names, times = info["arrays"], info["names"], info["times"]
