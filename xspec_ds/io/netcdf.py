@@ -621,44 +621,20 @@ def open_netcdf(filename, chunks=None, engine: str | None = None) -> tuple[xr.Da
     return decode_dataset(ds, filename)
 
 
-_NC3_FALLBACK_ATTRS = {"_FillValue", "missing_value", "scale_factor", "add_offset", "_Unsigned", "_Encoding"}
-
-
-def _decode_attr(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
 def read_nc3(filename) -> xr.Dataset | None:
-    """A netCDF-3 file as an in-memory `xarray.Dataset`, read with ``scipy.io.netcdf_file``.
+    """A netCDF-3 file as an in-memory `xarray.Dataset` (`xspec_ds.io.nc3.read_xarray`: the same
+    Dataset as ``xarray.open_dataset(filename, engine="scipy", decode_times=False).load()`` for the
+    files `write_netcdf` writes, read with one ``read()``, several times faster).
 
-    The same Dataset as ``xarray.open_dataset(filename, engine="scipy", decode_times=False)
-    .load()`` for the files `write_netcdf` writes (native-endian values, text attributes as
-    str, ``coordinates`` attributes made coordinates, ``dtype: bool`` variables as bool),
-    several times faster (no backend machinery: ~0.5 ms against ~3 ms for N = 100 x 200).
     Returns None when the file needs more of xarray's CF decoding (fill values, scale/offset,
-    character arrays): the caller then uses xarray.
+    character arrays, record variables): the caller then uses xarray.
     """
-    from scipy.io import netcdf_file
+    from . import nc3
 
-    with netcdf_file(filename, "r", mmap=False) as f:
-        gattrs = {k: _decode_attr(v) for k, v in f._attributes.items()}  # noqa: SLF001
-        coord_names = set(str(gattrs.pop("coordinates", "")).split())
-        variables = {}
-        for k, var in f.variables.items():
-            attrs = {a: _decode_attr(v) for a, v in var._attributes.items()}  # noqa: SLF001
-            data = var.data
-            if _NC3_FALLBACK_ATTRS & set(attrs) or data.dtype.kind in "SUO":
-                return None
-            coord_names.update(str(attrs.pop("coordinates", "")).split())
-            data = np.array(data, dtype=data.dtype.newbyteorder("="))
-            if attrs.get("dtype") == "bool":
-                del attrs["dtype"]
-                data = data.astype(bool)
-            variables[k] = xr.Variable(var.dimensions, data, attrs)
-    dims = {d for v in variables.values() for d in v.dims}
-    coords = {k: v for k, v in variables.items() if k in coord_names or k in dims}
-    data_vars = {k: v for k, v in variables.items() if k not in coords}
-    return xr.Dataset(data_vars, coords=coords, attrs=gattrs)
+    try:
+        return nc3.read_xarray(filename)
+    except nc3.UnsupportedError:
+        return None
 
 
 def read_netcdf(cls, filename, name: str | None = None, engine: str | None = None, **kwargs):
