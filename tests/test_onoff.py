@@ -123,7 +123,7 @@ def test_stat_gradient_matches_finite_differences():
     ds = make_dataset(seed=3)
     params = [p for p in ds.models.parameters if not p.frozen]
     stat, grad = ds._stat_gradient(params)
-    assert stat == pytest.approx(ds.stat_sum(), rel=1e-12)
+    assert stat == pytest.approx(ds.stat_sum(), rel=1e-12, abs=0)
     for k, p in enumerate(params):
         v0 = p.value
         h = 1e-6 * abs(v0)
@@ -159,14 +159,14 @@ def test_to_spectrum_dataset_and_info_dict():
     info = ds.info_dict()
     n_on, n_off = ds.counts.values.sum(), ds.counts_off.values.sum()
     assert info["counts_off"] == n_off
-    assert info["alpha"] == pytest.approx(0.2)
-    assert info["excess"] == pytest.approx(n_on - 0.2 * n_off)
+    assert info["alpha"] == pytest.approx(0.2, rel=1e-12, abs=0)
+    assert info["excess"] == pytest.approx(n_on - 0.2 * n_off, rel=1e-12, abs=0)
     # Li & Ma (1983) eq. 17, written out here
     a = 0.2
     ts = 2 * (n_on * np.log((1 + a) / a * n_on / (n_on + n_off)) + n_off * np.log((1 + a) * n_off / (n_on + n_off)))
-    assert info["sqrt_ts"] == pytest.approx(np.sign(n_on - a * n_off) * np.sqrt(ts), rel=1e-12)
+    assert info["sqrt_ts"] == pytest.approx(np.sign(n_on - a * n_off) * np.sqrt(ts), rel=1e-12, abs=0)
     gstats = pytest.importorskip("gammapy.stats")
-    assert info["sqrt_ts"] == pytest.approx(float(gstats.WStatCountsStatistic(n_on, n_off, a).sqrt_ts), rel=1e-9)
+    assert info["sqrt_ts"] == pytest.approx(float(gstats.WStatCountsStatistic(n_on, n_off, a).sqrt_ts), rel=1e-9, abs=0)
 
 
 @pytest.mark.skipif(not HESS.exists(), reason=f"shared data not found at {DATA.resolve()}")
@@ -184,7 +184,7 @@ def test_stat_sum_matches_gammapy_on_real_data():
         name="pl",
     )
     # power laws integrate analytically in both: agreement to float precision
-    assert ds.stat_sum() == pytest.approx(g.stat_sum(), rel=1e-10)
+    assert ds.stat_sum() == pytest.approx(g.stat_sum(), rel=1e-10, abs=0)
     np.testing.assert_allclose(ds.npred_background().values, g.npred_background().data.ravel(), rtol=1e-9, atol=1e-12)
 
 

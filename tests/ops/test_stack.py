@@ -284,7 +284,7 @@ def test_property_slice_then_stack_equals_stack_then_slice(c, data):
     a = xs.stack([xs.ops.slice_by_idx(d, sl) for d in dss])
     b = xs.ops.slice_by_idx(xs.stack(dss), sl)
     for v in ("counts", "background", "mask_safe"):
-        xr.testing.assert_allclose(a[v], b[v], rtol=1e-13)
+        xr.testing.assert_allclose(a[v], b[v], rtol=1e-13, atol=0)
     for cname in ("energy_min", "energy_max", "energy_true_min", "energy_true_max"):
         np.testing.assert_array_equal(a[cname].values, b[cname].values)
     model = MODELS[c["model"]](rng)
@@ -292,7 +292,7 @@ def test_property_slice_then_stack_equals_stack_then_slice(c, data):
     # exposure/edisp are equal too unless slicing leaves a dataset without any safe bin
     # (its exposure then drops out of the stack: DESIGN's "datasets that have any safe bin")
     if all(d["mask_safe"].values.any() == d["mask_safe"].values[i0:i1].any() for d in dss):
-        xr.testing.assert_allclose(a["exposure"], b["exposure"], rtol=1e-13)
+        xr.testing.assert_allclose(a["exposure"], b["exposure"], rtol=1e-13, atol=0)
         xr.testing.assert_allclose(a["edisp"], b["edisp"], rtol=1e-12, atol=1e-15)
 
 
@@ -344,7 +344,7 @@ def test_input_forms_agree_and_stack_reduce():
     )
     from_obs = xs.stack(obs, name="s")
     for v in ("counts", "background", "mask_safe", "exposure", "edisp", "livetime"):
-        xr.testing.assert_allclose(from_obs[v], from_xr[v], rtol=1e-13)
+        xr.testing.assert_allclose(from_obs[v], from_xr[v], rtol=1e-13, atol=0)
     reduced = xs.Datasets(spec).stack_reduce(name="s")
     xr.testing.assert_identical(reduced.data, from_xr)
 
@@ -380,7 +380,7 @@ def test_in_place_stack_through_accessor_updates_same_dataset():
     np.testing.assert_array_equal(subset["counts"].values, counts_before)  # replaced in target, not mutated
     expected = xs.stack(dss)
     for v in ("counts", "background", "mask_safe", "exposure", "edisp", "livetime", "gti_start", "gti_stop"):
-        xr.testing.assert_allclose(target[v], expected[v], rtol=1e-13)
+        xr.testing.assert_allclose(target[v], expected[v], rtol=1e-13, atol=0)
     np.testing.assert_allclose(view.counts.values, expected["counts"].values)
 
 
@@ -397,7 +397,7 @@ def test_dask_inputs_give_lazy_tree_reduction_equal_to_eager():
     for v in ("counts", "background", "mask_safe", "exposure", "edisp", "livetime"):
         assert out[v].chunks is not None or out[v].variable._data.__class__.__name__ == "Array", v
     eager = xs.stack(obs)
-    xr.testing.assert_allclose(out.compute(), eager, rtol=1e-13)
+    xr.testing.assert_allclose(out.compute(), eager, rtol=1e-13, atol=0)
     # 40 chunks along obs: dask reduces them as a tree (partial sums, then an aggregate), not serially
     many = xr.concat(
         [d.drop_vars(["gti_start", "gti_stop"]) for d in make_list(9, 40)],
@@ -409,10 +409,10 @@ def test_dask_inputs_give_lazy_tree_reduction_equal_to_eager():
     for v in ("counts", "exposure", "edisp"):
         names = [k.rsplit("-", 1)[0] for k in tree[v].data.dask.layers]
         assert names.count("sum-partial") >= 2 and "sum-aggregate" in names, (v, names)
-    xr.testing.assert_allclose(tree.compute(), xs.stack(many), rtol=1e-13)
+    xr.testing.assert_allclose(tree.compute(), xs.stack(many), rtol=1e-13, atol=0)
     lazy_list = xs.stack([d.chunk() for d in dss])
     assert lazy_list["counts"].chunks is not None
-    xr.testing.assert_allclose(lazy_list.compute().drop_vars(["gti_start", "gti_stop"]), eager, rtol=1e-13)
+    xr.testing.assert_allclose(lazy_list.compute().drop_vars(["gti_start", "gti_stop"]), eager, rtol=1e-13, atol=0)
 
 
 def test_progress_bar_is_off_by_default_and_shown_on_request(capsys):
