@@ -16,7 +16,8 @@ from astropy.table import Table
 import xspec_ds as xs
 from xspec_ds.dataset import SpectrumEvaluator
 
-from .conftest import build_arrays, exposure_profile, gammapy_copy, pl_integral_ref
+from ._asserts import assert_close
+from .conftest import build_arrays, exposure_profile, gammapy_copy, pl_integral_ref, skew_kernel
 
 CM2_PER_M2 = 1e4
 INDEX, AMP = 2.3, 2e-11  # conftest's power law (cm-2 s-1 TeV-1, reference 1 TeV)
@@ -250,6 +251,36 @@ def test_npred_diagonal_edisp(path):
     np.testing.assert_allclose(ds.npred_signal().values, sig, rtol=1e-12)
     np.testing.assert_allclose(ds.npred_background().values, 0.5, rtol=0)
     np.testing.assert_allclose(ds.npred().values, sig + 0.5, rtol=1e-12)
+
+
+def test_npred_square_nonsymmetric_edisp(path):
+    """A square kernel that is not symmetric (true bin i -> reco i, i+1, i+2): a transposed fold fails."""
+    ds, er, et = make(path, n=8, n_true=8, edisp="skew", background_level=0.25)
+    mu_true = pl_integral_ref(AMP, INDEX, 1.0, et[:-1], et[1:]) * exposure_profile(np.sqrt(et[:-1] * et[1:]), 1e9)
+    mu_true = mu_true * CM2_PER_M2
+    m = skew_kernel(8)
+    expected = np.array([sum(mu_true[i] * m[i, j] for i in range(8)) for j in range(8)])
+    assert_close(ds.npred_signal().values, expected, rtol=1e-12)
+    assert_close(ds.npred().values, expected + 0.25, rtol=1e-12)
+    assert_close(expected[0], 0.6 * mu_true[0], rtol=1e-15)  # reco bin 0 only sees true bin 0
+
+
+def test_stat_gradient_square_nonsymmetric_edisp():
+    """The analytic gradient (adjoint fold) with a square non-symmetric kernel vs central differences."""
+    ds, _, _ = make("class", n=8, n_true=8, edisp="skew", background_level=0.25)
+    ds.fake(random_state=3)
+    pl = ds.models[0].spectral_model
+    params = [pl.index, pl.amplitude]
+    pl.index.value = 2.2  # away from the optimum
+    stat, grad = ds._stat_gradient(params)
+    for k, p in enumerate(params):
+        v0, h = p.value, 1e-6 * abs(p.value)
+        p.value = v0 + h
+        up = ds.stat_sum()
+        p.value = v0 - h
+        down = ds.stat_sum()
+        p.value = v0
+        assert_close(grad[k] * v0, (up - down) / (2 * h) * v0, rtol=1e-6, atol=1e-8 * abs(stat))
 
 
 def test_npred_exposure_unit_conversion():
