@@ -21,6 +21,19 @@ import xarray as xr  # noqa: E402
 
 import xspec_ds as xs  # noqa: E402
 
+from ._requirements import STRICT_ENV, require_shared_data, shared_available, shared_root, strict  # noqa: E402, F401
+
+
+def pytest_report_header(config):
+    """Say whether missing Gammapy / real data skip or fail (``XSPEC_DS_REQUIRE_FULL``)."""
+    import importlib.util
+
+    gp = "gammapy installed" if importlib.util.find_spec("gammapy") else "gammapy MISSING"
+    data = f"real data {'at' if shared_available() else 'MISSING at'} {shared_root()}"
+    mode = f"{STRICT_ENV}=1: missing requirements FAIL" if strict() else "missing requirements skip"
+    return f"xspec_ds tests: {gp}; {data}; {mode}"
+
+
 E_MIN_TEV = 0.1
 E_MAX_TEV = 100.0
 

@@ -17,6 +17,7 @@ import xspec_ds as xs
 from xspec_ds.dataset import SpectrumEvaluator
 
 from ._asserts import assert_close
+from ._requirements import require_gammapy
 from .conftest import build_arrays, exposure_profile, gammapy_copy, pl_integral_ref, skew_kernel
 
 CM2_PER_M2 = 1e4
@@ -713,7 +714,7 @@ def test_accessor_rejects_non_dataset():
 @pytest.mark.gammapy
 def test_same_numbers_as_gammapy():
     """Every array-valued member and info_dict against Gammapy 2.1 on the same data and model."""
-    pytest.importorskip("gammapy")
+    require_gammapy("gammapy")
     from gammapy.modeling.models import PowerLawSpectralModel as GPL
     from gammapy.modeling.models import SkyModel as GSky
 

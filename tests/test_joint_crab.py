@@ -8,17 +8,15 @@ MAGIC and VERITAS data are used here only to reproduce the publication (their te
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import xspec_ds as xs
 
-DATA = Path(__file__).parents[1] / ".." / "shared" / "data" / "joint-crab" / "spectra"
-pytestmark = pytest.mark.skipif(
-    not DATA.exists(), reason=f"shared data not found at {DATA.resolve()} (clone ../shared beside the repo)"
-)
+from ._requirements import needs_shared, shared_root
+
+DATA = shared_root() / "joint-crab" / "spectra"
+pytestmark = needs_shared  # skips without ../shared, fails under XSPEC_DS_REQUIRE_FULL=1
 
 FIT_RANGE_TEV = {
     "fermi": (0.03, 2.0),

@@ -10,6 +10,8 @@ from hypothesis.extra import numpy as hnp
 
 from xspec_ds import stats
 
+from ._requirements import require_gammapy
+
 counts_arrays = hnp.arrays(np.float64, st.integers(1, 30), elements=st.integers(0, 500).map(float))
 
 
@@ -168,7 +170,7 @@ def test_li_ma_equals_wstat_likelihood_ratio(n_on, n_off, alpha):
 
 
 def test_li_ma_vs_gammapy():
-    gp = pytest.importorskip("gammapy.stats")
+    gp = require_gammapy("gammapy.stats")
     rng = np.random.default_rng(5)
     n_on = rng.poisson(30, 20)
     n_off = rng.poisson(60, 20)

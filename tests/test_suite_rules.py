@@ -76,3 +76,50 @@ def test_float_comparisons_state_their_absolute_tolerance(path):
 )
 def test_rule_checker_itself(snippet, n_bad):
     assert len(violations(snippet)) == n_bad
+
+
+# optional requirements go through tests/_requirements.py (skip for users, fail in CI) ------------
+def bare_skips(source: str, filename: str = "<src>") -> list[str]:
+    """``pytest.importorskip(...)`` calls and ``pytest.mark.skipif`` uses outside `_requirements`."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Attribute) and _dotted(node) in ("pytest.importorskip", "pytest.mark.skipif"):
+            found.append(f"{filename}:{node.lineno}: {_dotted(node)}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in SOURCES if p.name != "_requirements.py"], ids=lambda p: str(p.relative_to(TESTS))
+)
+def test_optional_requirements_use_the_strict_helpers(path):
+    bad = bare_skips(path.read_text(), str(path.relative_to(TESTS)))
+    assert not bad, (
+        "use tests/_requirements.py (require, require_gammapy, shared_data, needs_shared) so that "
+        "XSPEC_DS_REQUIRE_FULL=1 turns a missing requirement into a failure:\n" + "\n".join(bad)
+    )
+
+
+def test_bare_skip_checker_itself():
+    assert len(bare_skips('gp = pytest.importorskip("gammapy")')) == 1
+    assert len(bare_skips("@pytest.mark.skipif(True, reason='x')\ndef f(): pass")) == 1
+    assert not bare_skips('gp = require_gammapy("gammapy")')
+
+
+def test_strict_mode_turns_a_missing_requirement_into_a_failure(monkeypatch):
+    from _pytest.outcomes import Failed, Skipped
+
+    from ._requirements import STRICT_ENV, require, shared_data
+
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    with pytest.raises(Skipped, match="no_such_module_xyz"):
+        require("no_such_module_xyz")
+    with pytest.raises(Skipped, match="not found"):
+        shared_data("no", "such", "file.fits")
+    monkeypatch.setenv(STRICT_ENV, "1")
+    with pytest.raises(Failed, match="no_such_module_xyz.*XSPEC_DS_REQUIRE_FULL"):
+        require("no_such_module_xyz")
+    with pytest.raises(Failed, match="not found.*XSPEC_DS_REQUIRE_FULL"):
+        shared_data("no", "such", "file.fits")
+    monkeypatch.setenv(STRICT_ENV, "0")
+    with pytest.raises(Skipped):
+        require("no_such_module_xyz")

@@ -26,6 +26,7 @@ from scipy.integrate import quad
 import xspec_ds as xs
 
 from .._asserts import assert_close
+from .._requirements import require
 from ..conftest import build_arrays
 
 E0 = 1.0  # TeV
@@ -83,7 +84,7 @@ BACKENDS = ["scipy", pytest.param("minuit", marks=pytest.mark.filterwarnings("ig
 @pytest.mark.parametrize("edisp", ["diagonal", "smeared"])
 def test_power_law_covariance_is_observed_information(backend, edisp):
     if backend == "minuit":
-        pytest.importorskip("iminuit")
+        require("iminuit")
     ds, model, arrays, et = _fit_dataset(edisp=edisp)
     model.index.value, model.amplitude.value = 2.0, 1.5e-11
     result = xs.Fit(backend=backend).run(ds)

@@ -8,6 +8,7 @@ import pytest
 
 import xspec_ds as xs
 
+from .._requirements import require, require_gammapy
 from ..conftest import build_arrays, gammapy_copy
 
 TRUE_INDEX, TRUE_AMP = 2.3, 2e-11
@@ -30,7 +31,7 @@ def start_off(pl):
 @pytest.mark.parametrize("backend", ["scipy", "minuit"])
 def test_fit_recovers_truth_high_statistics(backend):
     if backend == "minuit":
-        pytest.importorskip("iminuit")
+        require("iminuit")
     ds, pl = make_fit_dataset(exposure=2e11, seed=3)
     start_off(pl)
     result = xs.Fit(backend=backend).run(ds)
@@ -96,7 +97,7 @@ def test_fov_background_norm_with_source():
 
 
 def test_scipy_and_minuit_agree():
-    pytest.importorskip("iminuit")
+    require("iminuit")
     out = {}
     for backend in ("scipy", "minuit"):
         ds, pl = make_fit_dataset(seed=21)
@@ -227,7 +228,7 @@ def test_pulls_power_law(record_property):
 def test_fit_matches_gammapy():
     """Same data, same smeared edisp, in Gammapy (an independent implementation): same npred,
     statistic, best fit (1e-4 relative) and errors (2%)."""
-    pytest.importorskip("gammapy")
+    require_gammapy("gammapy")
     from gammapy.modeling import Fit as GFit
     from gammapy.modeling.models import PowerLawSpectralModel as GPL
     from gammapy.modeling.models import SkyModel as GSky
@@ -257,7 +258,7 @@ def test_fit_matches_gammapy():
 @pytest.mark.parametrize("backend", ["scipy", "minuit"])
 def test_fit_respects_bounds(backend):
     if backend == "minuit":
-        pytest.importorskip("iminuit")
+        require("iminuit")
     ds, pl = make_fit_dataset(exposure=2e11, seed=3)
     idx, amp = pl.parameters["index"], pl.parameters["amplitude"]
     idx.max = 2.2  # truth 2.3 is outside: the fit stops at the bound

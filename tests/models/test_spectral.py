@@ -10,6 +10,7 @@ from scipy.integrate import quad
 import xspec_ds as xs
 from xspec_ds.models.spectral import SPECTRAL_MODEL_REGISTRY
 
+from .._requirements import require_gammapy
 from ..conftest import pl_integral_ref
 
 EDGES = np.array([0.1, 0.13, 0.5, 0.9, 3.0, 20.0, 100.0])  # TeV, narrow and wide bins
@@ -290,7 +291,7 @@ GAMMAPY_EQUIV = {
 @pytest.mark.gammapy
 @pytest.mark.parametrize("name", sorted(GAMMAPY_EQUIV))
 def test_dnde_matches_gammapy(name):
-    gm = pytest.importorskip("gammapy.modeling.models")
+    gm = require_gammapy("gammapy.modeling.models")
     cls_name, kwargs = GAMMAPY_EQUIV[name]
     ours = MODELS[name]()
     theirs = getattr(gm, cls_name)(**kwargs)

@@ -8,9 +8,10 @@ import xarray as xr
 
 import xspec_ds as xs
 
+from .._requirements import require
 from .test_stack import make_list
 
-distributed = pytest.importorskip("distributed")
+distributed = require("distributed", allow_module_level=True)
 
 VARIABLES = ("counts", "background", "mask_safe", "exposure", "edisp", "livetime")
 

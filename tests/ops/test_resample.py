@@ -15,6 +15,7 @@ import xspec_ds as xs
 from xspec_ds.containers import validate_dataset
 from xspec_ds.ops import downsample, resample_energy_axis, to_image
 
+from .._requirements import require_gammapy
 from .test_stack import FAST, MODELS, _npred, make_list, make_xr, random_edges
 
 
@@ -151,7 +152,7 @@ def test_dataset_methods_delegate_and_keep_models():
 
 @pytest.mark.gammapy
 def test_resample_matches_gammapy():
-    pytest.importorskip("gammapy")
+    require_gammapy("gammapy")
     from gammapy.datasets import SpectrumDataset
     from gammapy.irf import EDispKernel, EDispKernelMap
     from gammapy.maps import MapAxis, RegionGeom, RegionNDMap

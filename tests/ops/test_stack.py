@@ -19,6 +19,8 @@ from tests.conftest import edge_coords
 from xspec_ds.containers import table_from_text, table_to_text
 from xspec_ds.ops.stack import concat_meta_tables, stack_xarray
 
+from .._requirements import require_gammapy
+
 REF_TIME = "2020-01-01T00:00:00"
 
 
@@ -488,7 +490,7 @@ def test_empty_and_invalid_inputs_raise():
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.gammapy
 def test_matches_gammapy_stack_reduce():
-    gp = pytest.importorskip("gammapy")
+    gp = require_gammapy("gammapy")
     from gammapy.datasets import Datasets, SpectrumDataset
     from gammapy.irf import EDispKernel, EDispKernelMap
     from gammapy.maps import MapAxis, RegionGeom, RegionNDMap
