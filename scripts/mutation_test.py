@@ -34,7 +34,10 @@ OUT = REPO / "scripts" / "mutation_results"
 
 # module -> (file to mutate, test files that exercise it)
 MODULES = {
-    "stats": ("xspec_ds/stats.py", ["tests/test_stats.py", "tests/test_onoff.py", "tests/test_square_kernels.py"]),
+    "stats": (
+        "xspec_ds/stats.py",
+        ["tests/test_stats.py", "tests/test_stats_edges.py", "tests/test_onoff.py", "tests/test_square_kernels.py"],
+    ),
     "forward": (
         "xspec_ds/forward.py",
         ["tests/test_forward.py", "tests/test_dataset.py", "tests/test_square_kernels.py", "tests/fit/test_fisher.py"],

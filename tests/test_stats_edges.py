@@ -1,0 +1,58 @@
+"""Edge cases of the Cash statistic helpers found by mutation testing (scripts/mutation_test.py):
+the truncation boundary of the gradient weights, deficits and small significances in
+``cash_sqrt_ts``, rounding near ``n = mu``, and input dtypes (float32, unsigned integers)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from xspec_ds import stats
+
+from ._asserts import assert_close
+
+
+def test_cash_gradient_weights_zero_at_and_below_truncation():
+    """C = 2 (max(mu, t) - n ln max(mu, t)) is flat for mu <= t: the weight is 0 there, 2 (1 - n / mu) above."""
+    t = stats.TRUNCATION_VALUE
+    mu = np.array([0.0, 0.5 * t, t, 2 * t, 0.5, 4.0])
+    n = np.array([3.0, 3.0, 3.0, 0.0, 1.0, 2.0])
+    w = stats.cash_gradient_weights(n, mu)
+    np.testing.assert_array_equal(w[:3], 0.0)
+    assert_close(w[3:], [2.0, 2 * (1 - 1 / 0.5), 2 * (1 - 2 / 4.0)], rtol=1e-15)
+
+
+def test_cash_gradient_weights_keep_float64_for_float32_input():
+    n = np.array([3.0, 7.0, 1.0], dtype=np.float32)
+    mu = np.array([0.3, 2.9, 1.7], dtype=np.float32)  # float32 values, exactly representable in float64
+    expected = 2.0 * (1.0 - n.astype(np.float64) / mu.astype(np.float64))
+    got = stats.cash_gradient_weights(n, mu)
+    assert got.dtype == np.float64
+    assert_close(got, expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("n_on, mu_bkg", [(2.0, 10.0), (10.0, 9.5), (100.0, 80.0), (0.0, 3.0), (5.0, 5.0)])
+def test_cash_sqrt_ts_written_out(n_on, mu_bkg):
+    """sqrt(TS) signed by the excess, TS = 2 (mu - n - n ln(mu / n)) (0 ln 0 = 0), including deficits
+    and significances well below 1."""
+    ts = 2 * (mu_bkg - n_on - (n_on * math.log(mu_bkg / n_on) if n_on > 0 else 0.0))
+    expected = math.copysign(math.sqrt(max(ts, 0.0)), n_on - mu_bkg) if n_on != mu_bkg else 0.0
+    assert_close(float(stats.cash_sqrt_ts(n_on, mu_bkg)), expected, rtol=1e-12, atol=0)
+
+
+def test_cash_sqrt_ts_finite_where_rounding_makes_ts_negative():
+    """Near n = mu the two Cash values cancel and TS can round below 0: the result must be ~0, not NaN."""
+    n = 9839520.239675745
+    mu = 9839520.239684949
+    assert float(stats.cash(n, mu) - stats.cash(n, n)) < 0  # the case this test is about
+    got = float(stats.cash_sqrt_ts(n, mu))
+    assert math.isfinite(got) and abs(got) < 1e-3
+
+
+def test_cash_sqrt_ts_unsigned_integer_counts():
+    """Unsigned integer inputs (e.g. COUNTS read from a file) must not wrap around in n - mu."""
+    got = stats.cash_sqrt_ts(np.array([2, 10], dtype=np.uint32), np.array([10, 2], dtype=np.uint32))
+    assert got[0] < 0 < got[1]
+    assert_close(got, [stats.cash_sqrt_ts(2.0, 10.0), stats.cash_sqrt_ts(10.0, 2.0)], rtol=1e-15)
