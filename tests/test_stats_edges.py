@@ -56,3 +56,34 @@ def test_cash_sqrt_ts_unsigned_integer_counts():
     got = stats.cash_sqrt_ts(np.array([2, 10], dtype=np.uint32), np.array([10, 2], dtype=np.uint32))
     assert got[0] < 0 < got[1]
     assert_close(got, [stats.cash_sqrt_ts(2.0, 10.0), stats.cash_sqrt_ts(10.0, 2.0)], rtol=1e-15)
+
+
+def li_ma_written(n_on, n_off, alpha):
+    """Li & Ma (1983) eq. 17 with the limits 0 ln 0 = 0, signed by the excess."""
+    tot = n_on + n_off
+    t1 = n_on * math.log((1 + alpha) / alpha * n_on / tot) if n_on > 0 else 0.0
+    t2 = n_off * math.log((1 + alpha) * n_off / tot) if n_off > 0 else 0.0
+    return math.copysign(math.sqrt(max(2 * (t1 + t2), 0.0)), n_on - alpha * n_off)
+
+
+@pytest.mark.parametrize(
+    "n_on, n_off, alpha", [(0.0, 10.0, 0.2), (1.0, 10.0, 0.2), (5.0, 1.0, 0.5), (1.0, 1.0, 0.3), (7.0, 0.0, 0.4)]
+)
+def test_li_ma_with_zero_and_one_counts(n_on, n_off, alpha):
+    assert_close(float(stats.li_ma_significance(n_on, n_off, alpha)), li_ma_written(n_on, n_off, alpha), rtol=1e-13)
+
+
+def test_li_ma_no_runtime_warnings_on_empty_bins():
+    """Empty on or off bins take the 0 ln 0 = 0 limit without numpy divide/invalid warnings."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = stats.li_ma_significance(np.array([0.0, 4.0, 0.0]), np.array([5.0, 0.0, 0.0]), 0.25)
+    assert np.all(np.isfinite(out[:2]))
+
+
+def test_li_ma_finite_where_rounding_makes_ts_negative():
+    n_on, n_off, alpha = 632185.3003917238, 733494.0, 0.8618820336522505  # n_on = alpha n_off: TS rounds below 0
+    got = float(stats.li_ma_significance(n_on, n_off, alpha))
+    assert math.isfinite(got) and abs(got) < 1e-3
