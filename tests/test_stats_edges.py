@@ -87,3 +87,42 @@ def test_li_ma_finite_where_rounding_makes_ts_negative():
     n_on, n_off, alpha = 632185.3003917238, 733494.0, 0.8618820336522505  # n_on = alpha n_off: TS rounds below 0
     got = float(stats.li_ma_significance(n_on, n_off, alpha))
     assert math.isfinite(got) and abs(got) < 1e-3
+
+
+F32 = {
+    "n_on": np.array([0.0, 3.0, 7.0, 12.0], dtype=np.float32),
+    "n_off": np.array([5.0, 0.0, 9.0, 30.0], dtype=np.float32),
+    "alpha": np.array([0.2, 0.3, 0.7, 0.1], dtype=np.float32),
+    "mu": np.array([0.3, 2.9, 1.7, 0.01], dtype=np.float32),
+    "bkg": np.array([1.3, 0.7, 4.1, 2.2], dtype=np.float32),
+}
+
+
+@pytest.mark.parametrize(
+    "name, call",
+    [
+        ("cash", lambda a: stats.cash(a["n_on"], a["mu"])),
+        ("wstat", lambda a: stats.wstat(a["n_on"], a["n_off"], a["alpha"], a["mu"])),
+        ("wstat-given-bkg", lambda a: stats.wstat(a["n_on"], a["n_off"], a["alpha"], a["mu"], mu_bkg=a["bkg"])),
+        ("get_wstat_mu_bkg", lambda a: stats.get_wstat_mu_bkg(a["n_on"], a["n_off"], a["alpha"], a["mu"])),
+        ("wstat_gof_terms", lambda a: stats.wstat_gof_terms(a["n_on"], a["n_off"])),
+    ],
+)
+def test_float32_inputs_are_computed_in_float64(name, call):
+    """The statistics work in float64 whatever the input dtype (float32 inputs are exact in float64)."""
+    got = call(F32)
+    expected = call({k: v.astype(np.float64) for k, v in F32.items()})
+    assert got.dtype == np.float64, name
+    np.testing.assert_array_equal(got, expected, err_msg=name)
+
+
+def test_wstat_no_runtime_warnings_and_empty_bin_limit():
+    """n_on = n_off = 0 with mu_sig = 0 gives W = 0 (0 ln 0 = 0), without numpy warnings."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        w = stats.wstat(np.array([0.0, 0.0, 4.0]), np.array([0.0, 6.0, 0.0]), 0.5, np.array([0.0, 1.0, 1.0]))
+        gof = stats.wstat_gof_terms(np.array([0.0, 2.0]), np.array([0.0, 0.0]))
+    assert w[0] == 0.0 and np.all(np.isfinite(w))
+    assert_close(gof, [0.0, 2 * (2 * math.log(2) - 2)], rtol=1e-15)
