@@ -106,6 +106,8 @@ F32 = {
         ("wstat-given-bkg", lambda a: stats.wstat(a["n_on"], a["n_off"], a["alpha"], a["mu"], mu_bkg=a["bkg"])),
         ("get_wstat_mu_bkg", lambda a: stats.get_wstat_mu_bkg(a["n_on"], a["n_off"], a["alpha"], a["mu"])),
         ("wstat_gof_terms", lambda a: stats.wstat_gof_terms(a["n_on"], a["n_off"])),
+        ("li_ma_significance", lambda a: stats.li_ma_significance(a["n_on"], a["n_off"], a["alpha"])),
+        ("cash_sqrt_ts", lambda a: stats.cash_sqrt_ts(a["n_on"], a["mu"])),
     ],
 )
 def test_float32_inputs_are_computed_in_float64(name, call):
