@@ -60,6 +60,13 @@ EQUIVALENT: dict[str, str] = {
     "xspec_ds.stats.x_cash_sqrt_ts__mutmut_5": _ONE_OF_TWO,
     "xspec_ds.stats.x_cash_sqrt_ts__mutmut_7": _ONE_OF_TWO,
     "xspec_ds.stats.x_cash_sqrt_ts__mutmut_9": _ONE_OF_TWO,
+    "xspec_ds.forward.x_integrate_flux__mutmut_3": "nodes=None: the model builds the same quadrature nodes itself",
+    "xspec_ds.forward.x_integrate_flux__mutmut_6": "same as x_integrate_flux__mutmut_3 (argument dropped)",
+    "xspec_ds.forward.xǁSparseKernelǁrfold__mutmut_9": "reshape(-2, n): numpy 2 treats any negative size as -1",
+    "xspec_ds.forward.xǁSparseKernelǁrfold__mutmut_11": "choice between matvecs and one matmat: same sums",
+    "xspec_ds.forward.xǁSparseKernelǁrfold__mutmut_12": "boundary of the matvec/matmat choice: same sums",
+    "xspec_ds.forward.xǁSparseKernelǁrfold__mutmut_13": "boundary of the matvec/matmat choice: same sums",
+    "xspec_ds.forward.x_backproject__mutmut_2": "1-D weights through the 2-D branch: w.T is w, same product",
 }
 
 COPY_ITEMS = ("xspec_ds", "tests", "setup.cfg", "pyproject.toml", "README.md")

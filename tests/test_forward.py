@@ -174,3 +174,29 @@ def test_npred_signal_square_nonsymmetric_kernel():
     m = skew_kernel(6)
     expected = _explicit_fold(pl_integral_ref(1e-11, 2.1, 1.0, et[:-1], et[1:]) * exposure, m)
     assert_close(forward.npred_signal(flux, exposure, m), expected, rtol=1e-12)
+
+
+def test_prepare_kernel_thresholds_are_inclusive():
+    """Documented: kernels with *at least* SPARSE_MIN_SIZE elements and *at most* SPARSE_MAX_DENSITY
+    non-zero are stored sparse; the exact boundary case (200 x 200, 15 % non-zero) is sparse."""
+    from xspec_ds.forward import SPARSE_MAX_DENSITY, SPARSE_MIN_SIZE, SparseKernel, prepare_kernel
+
+    n = 200
+    assert n * n == SPARSE_MIN_SIZE
+    m = np.zeros((n, n))
+    k = int(round(SPARSE_MAX_DENSITY * m.size))
+    assert k == SPARSE_MAX_DENSITY * m.size  # exactly at the density limit
+    m.flat[np.random.default_rng(0).choice(m.size, k, replace=False)] = 0.01
+    kernel = prepare_kernel(m)
+    assert isinstance(kernel, SparseKernel)
+    mu = np.linspace(1.0, 2.0, n)
+    assert_close(forward.fold(mu, kernel), mu @ m, rtol=1e-12)
+    m.flat[np.flatnonzero(m == 0)[0]] = 0.01  # one more non-zero: dense
+    assert prepare_kernel(m) is m
+    small = np.zeros((n, n - 1))  # one column short of SPARSE_MIN_SIZE elements: dense, even if empty
+    assert prepare_kernel(small) is small
+
+
+def test_npred_total_error_message():
+    with pytest.raises(ValueError, match=r"^nothing to predict: the dataset has neither models nor background$"):
+        forward.npred_total(None, None)
