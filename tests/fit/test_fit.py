@@ -120,8 +120,10 @@ def test_covariance_matches_profile_likelihood():
         conf = fit.confidence(ds, name, sigma=1.0)
         assert conf["success"]
         assert par.value == best  # restored
-        assert 0.5 * (conf["errp"] + conf["errn"]) == pytest.approx(err, rel=0.10, abs=0)
-        assert conf["errp"] == pytest.approx(conf["errn"], rel=0.2, abs=0)  # approximately symmetric case
+        # high statistics: the profile is parabolic to ~1e-3, so the mean of the two profile errors equals
+        # the covariance error to 1e-6 (root found to 1e-6 err); 1e-4 leaves room for the optimiser
+        assert 0.5 * (conf["errp"] + conf["errn"]) == pytest.approx(err, rel=1e-4, abs=0)
+        assert conf["errp"] == pytest.approx(conf["errn"], rel=0.01, abs=0)  # nearly symmetric (0.1-0.3 %)
 
 
 def test_stat_profile_shape_and_minimum():
