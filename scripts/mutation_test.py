@@ -43,7 +43,10 @@ MODULES = {
         ["tests/test_forward.py", "tests/test_dataset.py", "tests/test_square_kernels.py", "tests/fit/test_fisher.py"],
     ),
     "spectral": ("xspec_ds/models/spectral.py", ["tests/models"]),
-    "stack": ("xspec_ds/ops/stack.py", ["tests/ops/test_stack.py", "tests/ops/test_stack_reference.py"]),
+    "stack": (
+        "xspec_ds/ops/stack.py",
+        ["tests/ops/test_stack.py", "tests/ops/test_stack_reference.py", "tests/ops/test_stack_rules.py"],
+    ),
 }
 
 # mutant name -> why no test can kill it (reviewed by hand; see `mutmut show <name>`)
