@@ -73,3 +73,9 @@ def test_error_labels_name_the_dataset_and_omit_a_missing_name():
     with pytest.raises(ValueError) as info:
         xs.stack([a, b])
     assert "dataset 1" in str(info.value) and "None" not in str(info.value)
+
+
+def test_in_place_stack_of_a_wrong_type_names_the_item():
+    target = xs.SpectrumDataset.from_xarray(make_list(16, 1)[0])
+    with pytest.raises(TypeError, match=r"^stack: item 1 is a int, expected a SpectrumDataset or an xarray.Dataset$"):
+        target.stack(42)
