@@ -21,6 +21,19 @@ import xarray as xr  # noqa: E402
 
 import xspec_ds as xs  # noqa: E402
 
+from ._requirements import STRICT_ENV, require_shared_data, shared_available, shared_root, strict  # noqa: E402, F401
+
+
+def pytest_report_header(config):
+    """Say whether missing Gammapy / real data skip or fail (``XSPEC_DS_REQUIRE_FULL``)."""
+    import importlib.util
+
+    gp = "gammapy installed" if importlib.util.find_spec("gammapy") else "gammapy MISSING"
+    data = f"real data {'at' if shared_available() else 'MISSING at'} {shared_root()}"
+    mode = f"{STRICT_ENV}=1: missing requirements FAIL" if strict() else "missing requirements skip"
+    return f"xspec_ds tests: {gp}; {data}; {mode}"
+
+
 E_MIN_TEV = 0.1
 E_MAX_TEV = 100.0
 
@@ -56,6 +69,18 @@ def pl_integral_ref(amplitude: float, index: float, reference: float, e1, e2):
     return amplitude * reference / g * ((e2 / reference) ** g - (e1 / reference) ** g)
 
 
+def skew_kernel(n: int) -> np.ndarray:
+    """A square, non-symmetric dispersion matrix (rows: true bins, columns: reco bins): true bin
+    ``i`` goes to reco bins ``i``, ``i + 1``, ``i + 2`` with probabilities 0.6, 0.25, 0.1 (cut at
+    the last bin), written element by element."""
+    m = np.zeros((n, n))
+    for i in range(n):
+        for shift, p in ((0, 0.6), (1, 0.25), (2, 0.1)):
+            if i + shift < n:
+                m[i, i + shift] = p
+    return m
+
+
 def build_arrays(
     n: int = 10,
     n_true: int | None = None,
@@ -80,6 +105,11 @@ def build_arrays(
     elif edisp == "identity":
         assert n_true == n
         m = np.eye(n)
+    elif edisp == "skew":
+        # square and NOT symmetric: true bin i lands in reco bins i (0.6), i + 1 (0.25) and i + 2 (0.1),
+        # so a transposed fold (leaking downwards) gives different predictions
+        assert n_true == n
+        m = skew_kernel(n)
     elif edisp == "smeared":
         # each true bin spreads over its reco bin and the neighbours (rows sum to 0.9)
         m = np.zeros((n_true, n))

@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from ._requirements import require
 
-pytest.importorskip("sphinx", reason="Sphinx is in the 'test' and 'docs' extras")
-pytest.importorskip("myst_nb", reason="myst-nb is in the 'test' and 'docs' extras")
+require("sphinx", allow_module_level=True)  # in the 'test' and 'docs' extras
+require("myst_nb", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 

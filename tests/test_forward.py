@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 import xspec_ds as xs
 from xspec_ds import forward
 
-from .conftest import edges_geom, pl_integral_ref
+from ._asserts import assert_close
+from .conftest import edges_geom, pl_integral_ref, skew_kernel
 
 
 def test_fold_identity_and_none():
@@ -238,3 +239,89 @@ def test_prepare_kernel_choices():
     assert forward.prepare_kernel(flat) is flat  # no band: dense BLAS
     mostly_zero = np.where(gauss > 0.01, gauss, 0.0)
     assert isinstance(forward.prepare_kernel(mostly_zero), forward.SparseKernel)
+
+
+# --- square, non-symmetric kernels: a transposed fold must fail -----------------------------------
+def _explicit_fold(mu, m):
+    """``sum_i mu_i m_ij`` as a double loop (rows of m: true bins, columns: reco bins)."""
+    n_true, n_reco = m.shape
+    return np.array([sum(mu[i] * m[i, j] for i in range(n_true)) for j in range(n_reco)])
+
+
+def _explicit_backproject(w, m):
+    """``sum_j m_ij w_j`` as a double loop."""
+    n_true, n_reco = m.shape
+    return np.array([sum(m[i, j] * w[j] for j in range(n_reco)) for i in range(n_true)])
+
+
+def test_fold_square_nonsymmetric_kernel_literal():
+    # true bin 0 -> reco 0 (0.6), 1 (0.25), 2 (0.1); bin 1 -> reco 1, 2; bin 2 -> reco 2
+    m = skew_kernel(3)
+    mu = np.array([10.0, 20.0, 40.0])
+    expected = [0.6 * 10, 0.25 * 10 + 0.6 * 20, 0.1 * 10 + 0.25 * 20 + 0.6 * 40]
+    assert_close(forward.fold(mu, m), expected, rtol=1e-15)
+    assert_close(forward.backproject(np.array([1.0, 2.0, 4.0]), m), [0.6 + 0.5 + 0.4, 1.2 + 1.0, 2.4], rtol=1e-15)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_fold_and_backproject_square_nonsymmetric_vs_explicit(sparse):
+    from xspec_ds.forward import SparseKernel
+
+    rng = np.random.default_rng(11)
+    n = 9
+    m = np.triu(rng.uniform(0.05, 0.3, (n, n)))  # upper triangular: clearly not symmetric
+    assert not np.allclose(m, m.T, rtol=0, atol=0.01)
+    kernel = SparseKernel(m) if sparse else m
+    mu = rng.uniform(0, 10, n)
+    w = rng.uniform(-1, 1, n)
+    assert_close(forward.fold(mu, kernel), _explicit_fold(mu, m), rtol=1e-13)
+    assert_close(forward.backproject(w, kernel), _explicit_backproject(w, m), rtol=1e-13)
+    # adjoint: <fold(mu), w> == <mu, backproject(w)>
+    assert_close(forward.fold(mu, kernel) @ w, mu @ forward.backproject(w, kernel), rtol=1e-12)
+    # batched over a leading obs dimension, with one kernel or a kernel per observation
+    mus = rng.uniform(0, 10, (4, n))
+    ws = rng.uniform(-1, 1, (4, n))
+    for k in range(4):
+        assert_close(forward.fold(mus, kernel)[k], _explicit_fold(mus[k], m), rtol=1e-13)
+        assert_close(forward.backproject(ws, kernel)[k], _explicit_backproject(ws[k], m), rtol=1e-13)
+    if not sparse:
+        stack = np.stack([m, m.T, 2 * m, np.tril(m)])
+        for k in range(4):
+            assert_close(forward.fold(mus, stack)[k], _explicit_fold(mus[k], stack[k]), rtol=1e-13)
+            assert_close(forward.backproject(ws, stack)[k], _explicit_backproject(ws[k], stack[k]), rtol=1e-13)
+
+
+def test_npred_signal_square_nonsymmetric_kernel():
+    et = edges_geom(0.1, 100, 6)
+    model = xs.PowerLawSpectralModel(index=2.1, amplitude="1e-11 cm-2 s-1 TeV-1")
+    flux = forward.integrate_flux(model, et[:-1], et[1:])
+    exposure = np.geomspace(1e9, 1e11, 6)
+    m = skew_kernel(6)
+    expected = _explicit_fold(pl_integral_ref(1e-11, 2.1, 1.0, et[:-1], et[1:]) * exposure, m)
+    assert_close(forward.npred_signal(flux, exposure, m), expected, rtol=1e-12)
+
+
+def test_prepare_kernel_thresholds_are_inclusive():
+    """Documented: kernels with *at least* SPARSE_MIN_SIZE elements and *at most* SPARSE_MAX_DENSITY
+    non-zero are stored sparse; the exact boundary case (200 x 200, 15 % non-zero) is sparse."""
+    from xspec_ds.forward import SPARSE_MAX_DENSITY, SPARSE_MIN_SIZE, SparseKernel, prepare_kernel
+
+    n = 200
+    assert n * n == SPARSE_MIN_SIZE
+    m = np.zeros((n, n))
+    k = int(round(SPARSE_MAX_DENSITY * m.size))
+    assert k == SPARSE_MAX_DENSITY * m.size  # exactly at the density limit
+    m.flat[np.random.default_rng(0).choice(m.size, k, replace=False)] = 0.01
+    kernel = prepare_kernel(m)
+    assert isinstance(kernel, SparseKernel)
+    mu = np.linspace(1.0, 2.0, n)
+    assert_close(forward.fold(mu, kernel), mu @ m, rtol=1e-12)
+    m.flat[np.flatnonzero(m == 0)[0]] = 0.01  # one more non-zero: dense
+    assert prepare_kernel(m) is m
+    small = np.zeros((n, n - 1))  # one column short of SPARSE_MIN_SIZE elements: dense, even if empty
+    assert prepare_kernel(small) is small
+
+
+def test_npred_total_error_message():
+    with pytest.raises(ValueError, match=r"^nothing to predict: the dataset has neither models nor background$"):
+        forward.npred_total(None, None)

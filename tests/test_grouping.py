@@ -21,9 +21,11 @@ import xspec_ds as xs
 from xspec_ds import grouping, stats, xrayfit
 from xspec_ds.io.ogip import OGIPError, read_pha
 
+from ._requirements import needs_shared
+
 DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
 PHA = DATA / "xray" / "3c273" / "3c273.pi"
-needs_data = pytest.mark.skipif(not PHA.exists(), reason=f"shared data not found at {DATA.resolve()}")
+needs_data = needs_shared
 
 # Sherpa 4.19.0, benchmarks/bench_sherpa_3c273.py (results/bench_sherpa_3c273.txt): the file's own
 # grouping, notice(0.5, 7), powlaw1d (ref 1 keV), WSTAT.

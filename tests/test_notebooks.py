@@ -7,19 +7,19 @@ fails the test. The notebooks make their own assertions (fit success, round trip
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+import xspec_ds as xs
 
-import xspec_ds as xs  # noqa: E402
+from ._requirements import require, shared_data
+
+nbformat = require("nbformat", allow_module_level=True)
+nbclient = require("nbclient", allow_module_level=True)
+require("ipykernel", allow_module_level=True)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-SHARED_DATA = [Path(os.environ.get("XSPEC_DS_SHARED_DATA", "/nonexistent")), NOTEBOOKS.parents[1] / "shared" / "data"]
 
 
 def _missing(*names: str) -> list[str]:
@@ -64,9 +64,7 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     if missing:
         pytest.skip(f"{name}.ipynb needs {', '.join(missing)} (not available in xspec_ds yet)")
     if name in ("real_data", "joint_crab", "xray_3c273", "sed"):
-        data = next((p for p in SHARED_DATA if (p / "joint-crab").is_dir()), None)
-        if data is None:
-            pytest.skip(f"{name}.ipynb needs the real data folder ../shared/data (absent)")
+        data = shared_data("joint-crab").parent  # skips (fails under XSPEC_DS_REQUIRE_FULL=1) if absent
         monkeypatch.setenv("XSPEC_DS_SHARED_DATA", str(data))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("TMPDIR", str(tmp_path))

@@ -197,7 +197,7 @@ def test_plot_residuals_values_errors_labels(fitted, method, tmp_path):
     # the zero line
     assert any(np.all(np.asarray(ln.get_ydata()) == 0) for ln in ax.get_lines())
     ylo, yhi = ax.get_ylim()
-    assert ylo == pytest.approx(-yhi)
+    assert ylo == pytest.approx(-yhi, rel=1e-12, abs=0)
     _save(ax.figure, tmp_path, f"residuals_{method.replace('/', '_')}.png")
 
 
@@ -228,7 +228,7 @@ def test_plot_fit_structure(fitted, tmp_path):
     assert ax_spec.get_shared_x_axes().joined(ax_spec, ax_res)
     # spectrum panel above the residuals panel, touching (shared energy axis)
     bs, br = ax_spec.get_position(), ax_res.get_position()
-    assert bs.y0 == pytest.approx(br.y1) and bs.height > br.height
+    assert bs.y0 == pytest.approx(br.y1, rel=1e-12, abs=0) and bs.height > br.height
     assert not any(t.get_visible() and t.get_text() for t in ax_spec.get_xticklabels())
     assert ax_spec.get_xlabel() == "" and "TeV" in ax_res.get_xlabel()
     assert ax_spec.get_xscale() == ax_res.get_xscale() == "log"
@@ -315,7 +315,7 @@ def test_fit_stores_model_covariance(fitted):
     assert np.all(cov[iref] == 0) and np.all(cov[:, iref] == 0)  # frozen
     for k, p in enumerate(model.parameters):
         if not p.frozen:
-            assert np.sqrt(cov[k, k]) == pytest.approx(p.error, rel=1e-12)
+            assert np.sqrt(cov[k, k]) == pytest.approx(p.error, rel=1e-12, abs=0)
     assert cov[0, 1] == cov[1, 0] and cov[0, 1] != 0  # index and amplitude correlate
 
 
@@ -334,13 +334,13 @@ def test_plot_spectral_model_line_and_covariance_band(fitted, sed_type, tmp_path
     factor = e**2 * TEV_TO_ERG if sed_type == "e2dnde" else 1.0
     np.testing.assert_allclose(line.get_ydata(), f * factor, rtol=1e-10)
     verts = _band(ax)
-    assert verts[:, 1].max() == pytest.approx(((f + sigma) * factor).max(), rel=1e-5)
+    assert verts[:, 1].max() == pytest.approx(((f + sigma) * factor).max(), rel=1e-5, abs=0)
     # every band vertex lies on f - sigma or f + sigma at its energy
     ve, vy = verts[:, 0], verts[:, 1]
     fv, sv = _pl_sigma(ve, amp, index, 1.0, cov[ia, ia], cov[ii, ii], cov[ia, ii])
     fac_v = ve**2 * TEV_TO_ERG if sed_type == "e2dnde" else 1.0
-    on_edge = np.isclose(vy, (fv + sv) * fac_v, rtol=1e-5) | np.isclose(
-        vy, np.clip(fv - sv, 0, None) * fac_v, rtol=1e-5
+    on_edge = np.isclose(vy, (fv + sv) * fac_v, rtol=1e-5, atol=0) | np.isclose(
+        vy, np.clip(fv - sv, 0, None) * fac_v, rtol=1e-5, atol=0
     )
     assert on_edge.all()
     unit = u.Unit("cm-2 s-1 TeV-1" if sed_type == "dnde" else "erg cm-2 s-1").to_string("latex_inline")
@@ -356,7 +356,7 @@ def test_model_band_without_covariance_assumes_independence():
     ax = plotting.plot_spectral_model(model, ("0.5 TeV", "20 TeV"), n_points=20)
     ve, vy = _band(ax)[:, 0], _band(ax)[:, 1]
     f, s = _pl_sigma(ve, 1e-11, 2.5, 1.0, 1e-24, 0.01, 0.0)
-    assert (np.isclose(vy, f + s, rtol=1e-5) | np.isclose(vy, f - s, rtol=1e-5)).all()
+    assert (np.isclose(vy, f + s, rtol=1e-5, atol=0) | np.isclose(vy, f - s, rtol=1e-5, atol=0)).all()
     # no errors: no band
     ax2 = plotting.plot_spectral_model(xs.PowerLawSpectralModel(), ("0.5 TeV", "20 TeV"), ax=plt.figure().gca())
     assert not [c for c in ax2.collections if c.get_label() == "_error band"]

@@ -7,14 +7,15 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pytest
 import xarray as xr
 
 import xspec_ds as xs
 from xspec_ds.example import load_example
 
+from ._requirements import needs_shared
+
 HESS = Path(__file__).parents[1] / ".." / "shared" / "data" / "joint-crab" / "spectra" / "hess"
-needs_data = pytest.mark.skipif(not HESS.exists(), reason=f"shared data not found at {HESS.resolve()}")
+needs_data = needs_shared
 
 
 def test_summary_shows_energies_with_units():

@@ -13,6 +13,7 @@ from numpy.testing import assert_allclose
 import xspec_ds as xs
 from xspec_ds.estimators.flux_points import snap_energy_groups
 
+from .._requirements import require_gammapy
 from ..conftest import build_arrays, gammapy_copy
 
 HESS = Path(__file__).parents[2] / ".." / "shared" / "data" / "joint-crab" / "spectra" / "hess"
@@ -64,7 +65,7 @@ def sim_datasets(seed=1, n_datasets=3, n=24):
 @pytest.mark.gammapy
 def test_hess_parity_with_gammapy(hess_fp):
     """Acceptance: four H.E.S.S. runs, log-parabola, 8 bins in 0.66-30 TeV, selection 'all'."""
-    pytest.importorskip("gammapy")
+    require_gammapy()
     from gammapy.datasets import Datasets, SpectrumDatasetOnOff
     from gammapy.estimators import FluxPointsEstimator
     from gammapy.modeling.models import LogParabolaSpectralModel, SkyModel
@@ -99,7 +100,7 @@ def test_hess_parity_with_gammapy(hess_fp):
 @pytest.mark.gammapy
 @pytest.mark.parametrize("seed", [1, 2])
 def test_simulated_cash_with_random_masks_parity_with_gammapy(seed):
-    pytest.importorskip("gammapy")
+    require_gammapy()
     from gammapy.datasets import Datasets
     from gammapy.estimators import FluxPointsEstimator
     from gammapy.modeling.models import PowerLawSpectralModel, SkyModel
@@ -134,7 +135,7 @@ def test_simulated_cash_with_random_masks_parity_with_gammapy(seed):
 
 @pytest.mark.gammapy
 def test_energy_snapping_is_gammapys_group_table():
-    pytest.importorskip("gammapy")
+    require_gammapy()
     from gammapy.maps import MapAxis
 
     rng = np.random.default_rng(3)
@@ -237,7 +238,7 @@ def test_fits_round_trip(hess_fp, tmp_path):
 
 @pytest.mark.gammapy
 def test_gammapy_reads_ours_and_we_read_gammapys(hess_fp, tmp_path):
-    pytest.importorskip("gammapy")
+    require_gammapy()
     from gammapy.estimators import FluxPoints as GFluxPoints
 
     ours = tmp_path / "ours.fits"

@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose
 
 import xspec_ds as xs
 
+from .._requirements import require_gammapy
 from ..conftest import build_arrays, gammapy_copy
 
 REF_TIME = "2020-01-01T00:00:00"
@@ -39,7 +40,7 @@ EDGES = [0.3, 3.0, 30.0] * u.TeV
 
 @pytest.mark.gammapy
 def test_lightcurve_parity_with_gammapy():
-    pytest.importorskip("gammapy")
+    require_gammapy()
     from gammapy.data import GTI as GGTI
     from gammapy.datasets import Datasets
     from gammapy.estimators import LightCurveEstimator

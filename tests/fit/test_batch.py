@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 import xspec_ds as xs
 from xspec_ds.irf import edisp_from_gauss
 
+from .._requirements import require
+
 MODELS = {
     "pl": lambda: xs.PowerLawSpectralModel(index=2.3, amplitude="2e-11 cm-2 s-1 TeV-1"),
     "lp": lambda: xs.LogParabolaSpectralModel(amplitude="2e-11 cm-2 s-1 TeV-1", reference="1 TeV", alpha=2.2, beta=0.1),
@@ -231,7 +233,7 @@ def _chunked(k, chunk):
 
 
 def test_dask_input_one_task_per_chunk_equals_in_memory():
-    pytest.importorskip("dask")
+    require("dask")
     _, data, lazy = _chunked(7, 3)
     res_lazy = xs.fit_batch(lazy, start_model("pl"))
     res = xs.fit_batch(data, start_model("pl"))
@@ -239,7 +241,7 @@ def test_dask_input_one_task_per_chunk_equals_in_memory():
 
 
 def test_dask_distributed_local_cluster():
-    distributed = pytest.importorskip("distributed")
+    distributed = require("distributed")
     _, data, lazy = _chunked(6, 2)
     with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1, dashboard_address=":0") as cl:
         with distributed.Client(cl):
@@ -257,7 +259,7 @@ def test_sky_model_input_equals_spectral_model_input():
 def test_open_mfdataset_archive_equals_in_memory(tmp_path):
     """Spectra archived one file each and opened with xs.open_mfdataset (chunks differ between
     variables) give the fits of the in-memory datasets."""
-    pytest.importorskip("dask")
+    require("dask")
     dss = make_spectra(4, seed=13, mask_prob=0.2)
     paths = []
     for d in dss:

@@ -21,6 +21,7 @@ from xspec_ds.fit.covariance import (
     parameter_labels,
 )
 
+from .._requirements import require
 from ..conftest import build_arrays
 
 
@@ -122,7 +123,7 @@ def test_failed_optimisation_leaves_no_stale_errors():
 @pytest.mark.parametrize("backend", ["scipy", "minuit"])
 def test_messages_agree_with_success(seed, backend):
     if backend == "minuit":
-        pytest.importorskip("iminuit")
+        require("iminuit")
     ds, _ = fitted_dataset(seed=seed, index=1.6 + 0.3 * seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CovarianceWarning)

@@ -8,6 +8,7 @@ import pytest
 
 import xspec_ds as xs
 
+from .._requirements import require, require_gammapy
 from ..conftest import build_arrays, gammapy_copy
 
 TRUE_INDEX, TRUE_AMP = 2.3, 2e-11
@@ -30,7 +31,7 @@ def start_off(pl):
 @pytest.mark.parametrize("backend", ["scipy", "minuit"])
 def test_fit_recovers_truth_high_statistics(backend):
     if backend == "minuit":
-        pytest.importorskip("iminuit")
+        require("iminuit")
     ds, pl = make_fit_dataset(exposure=2e11, seed=3)
     start_off(pl)
     result = xs.Fit(backend=backend).run(ds)
@@ -39,7 +40,7 @@ def test_fit_recovers_truth_high_statistics(backend):
     assert 0 < idx.error < 0.01 and 0 < amp.error < 0.01 * TRUE_AMP
     assert abs(idx.value - TRUE_INDEX) < 4 * idx.error
     assert abs(amp.value - TRUE_AMP) < 4 * amp.error
-    assert result.total_stat == pytest.approx(ds.stat_sum(), rel=1e-12)
+    assert result.total_stat == pytest.approx(ds.stat_sum(), rel=1e-12, abs=0)
     assert result.parameters["index"] is idx
 
 
@@ -54,8 +55,8 @@ def test_fit_amplitude_only_analytic_mle():
     pl.parameters["amplitude"].value = 3e-11
     result = xs.Fit().run(ds)
     assert result.success
-    assert pl.parameters["amplitude"].value == pytest.approx(expected, rel=1e-7)
-    assert pl.parameters["amplitude"].error == pytest.approx(expected / math.sqrt(n_tot), rel=1e-4)
+    assert pl.parameters["amplitude"].value == pytest.approx(expected, rel=1e-7, abs=0)
+    assert pl.parameters["amplitude"].error == pytest.approx(expected / math.sqrt(n_tot), rel=1e-4, abs=0)
 
 
 def test_fov_background_norm_fit_analytic():
@@ -72,8 +73,8 @@ def test_fov_background_norm_fit_analytic():
     n_tot = ds.counts.values.sum()
     expected = n_tot / (20.0 * 15)
     norm = bkg.spectral_model.parameters["norm"]
-    assert norm.value == pytest.approx(expected, rel=1e-7)
-    assert norm.error == pytest.approx(expected / math.sqrt(n_tot), rel=1e-4)
+    assert norm.value == pytest.approx(expected, rel=1e-7, abs=0)
+    assert norm.error == pytest.approx(expected / math.sqrt(n_tot), rel=1e-4, abs=0)
     assert abs(norm.value - 1.3) < 4 * norm.error
 
 
@@ -96,7 +97,7 @@ def test_fov_background_norm_with_source():
 
 
 def test_scipy_and_minuit_agree():
-    pytest.importorskip("iminuit")
+    require("iminuit")
     out = {}
     for backend in ("scipy", "minuit"):
         ds, pl = make_fit_dataset(seed=21)
@@ -105,8 +106,8 @@ def test_scipy_and_minuit_agree():
         assert result.success, result
         out[backend] = {n: (pl.parameters[n].value, pl.parameters[n].error) for n in ("index", "amplitude")}
     for n in ("index", "amplitude"):
-        assert out["minuit"][n][0] == pytest.approx(out["scipy"][n][0], rel=1e-4)
-        assert out["minuit"][n][1] == pytest.approx(out["scipy"][n][1], rel=0.02)
+        assert out["minuit"][n][0] == pytest.approx(out["scipy"][n][0], rel=1e-4, abs=0)
+        assert out["minuit"][n][1] == pytest.approx(out["scipy"][n][1], rel=1e-3, abs=0)  # HESSE strategy 2
 
 
 def test_covariance_matches_profile_likelihood():
@@ -119,8 +120,10 @@ def test_covariance_matches_profile_likelihood():
         conf = fit.confidence(ds, name, sigma=1.0)
         assert conf["success"]
         assert par.value == best  # restored
-        assert 0.5 * (conf["errp"] + conf["errn"]) == pytest.approx(err, rel=0.10)
-        assert conf["errp"] == pytest.approx(conf["errn"], rel=0.2)  # approximately symmetric case
+        # high statistics: the profile is parabolic to ~1e-3, so the mean of the two profile errors equals
+        # the covariance error to 1e-6 (root found to 1e-6 err); 1e-4 leaves room for the optimiser
+        assert 0.5 * (conf["errp"] + conf["errn"]) == pytest.approx(err, rel=1e-4, abs=0)
+        assert conf["errp"] == pytest.approx(conf["errn"], rel=0.01, abs=0)  # nearly symmetric (0.1-0.3 %)
 
 
 def test_stat_profile_shape_and_minimum():
@@ -135,7 +138,7 @@ def test_stat_profile_shape_and_minimum():
     assert scan.shape == stat.shape == (21,)
     np.testing.assert_allclose(scan[[0, -1]], [best - 2 * idx.error, best + 2 * idx.error], rtol=1e-12)
     assert np.argmin(stat) == 10
-    assert stat[10] == pytest.approx(result.total_stat, rel=1e-12)
+    assert stat[10] == pytest.approx(result.total_stat, rel=1e-12, abs=0)
     assert idx.value == best and not idx.frozen  # restored
     # re-optimised profile: a parabola with curvature 1 / sigma^2 near the minimum
     prof2 = fit.stat_profile(ds, "index", reoptimize=True, values=[best - idx.error, best, best + idx.error])
@@ -166,7 +169,7 @@ def test_joint_fit_shared_model():
     start_off(pl)
     result = xs.Fit().run(datasets)
     assert result.success
-    assert result.total_stat == pytest.approx(d1.stat_sum() + d2.stat_sum(), rel=1e-12)
+    assert result.total_stat == pytest.approx(d1.stat_sum() + d2.stat_sum(), rel=1e-12, abs=0)
     # joint optimum: moving any free parameter increases the summed statistic
     for p in (pl.parameters["index"], pl.parameters["amplitude"]):
         v = p.value
@@ -177,7 +180,7 @@ def test_joint_fit_shared_model():
     err = pl.parameters["index"].error
     assert err < min(single_errors)
     # independent errors combine roughly like 1/sigma^2 = sum 1/sigma_k^2
-    assert err == pytest.approx(1 / math.sqrt(sum(1 / e**2 for e in single_errors)), rel=0.15)
+    assert err == pytest.approx(1 / math.sqrt(sum(1 / e**2 for e in single_errors)), rel=0.15, abs=0)
 
 
 def test_fit_errors_bad_input():
@@ -227,7 +230,7 @@ def test_pulls_power_law(record_property):
 def test_fit_matches_gammapy():
     """Same data, same smeared edisp, in Gammapy (an independent implementation): same npred,
     statistic, best fit (1e-4 relative) and errors (2%)."""
-    pytest.importorskip("gammapy")
+    require_gammapy("gammapy")
     from gammapy.modeling import Fit as GFit
     from gammapy.modeling.models import PowerLawSpectralModel as GPL
     from gammapy.modeling.models import SkyModel as GSky
@@ -242,7 +245,7 @@ def test_fit_matches_gammapy():
     g.models = GSky(spectral_model=theirs, name="src")
 
     np.testing.assert_allclose(ds.npred().values, g.npred().data.ravel(), rtol=1e-9)
-    assert ds.stat_sum() == pytest.approx(g.stat_sum(), rel=1e-10)
+    assert ds.stat_sum() == pytest.approx(g.stat_sum(), rel=1e-10, abs=0)
 
     for model in (ours, theirs):
         model.index.value, model.amplitude.value = 2.0, 1.5e-11
@@ -250,14 +253,14 @@ def test_fit_matches_gammapy():
     assert GFit().run([g]).success
     for name in ("index", "amplitude"):
         p, q = ours.parameters[name], theirs.parameters[name]
-        assert p.value == pytest.approx(q.value, rel=1e-4), name
-        assert p.error == pytest.approx(q.error, rel=0.02), name
+        assert p.value == pytest.approx(q.value, rel=1e-4, abs=0), name
+        assert p.error == pytest.approx(q.error, rel=0.02, abs=0), name
 
 
 @pytest.mark.parametrize("backend", ["scipy", "minuit"])
 def test_fit_respects_bounds(backend):
     if backend == "minuit":
-        pytest.importorskip("iminuit")
+        require("iminuit")
     ds, pl = make_fit_dataset(exposure=2e11, seed=3)
     idx, amp = pl.parameters["index"], pl.parameters["amplitude"]
     idx.max = 2.2  # truth 2.3 is outside: the fit stops at the bound
@@ -269,7 +272,7 @@ def test_fit_respects_bounds(backend):
     idx.frozen = True
     amp.value = 1e-11
     xs.Fit().run(ds)
-    assert fitted_amp == pytest.approx(amp.value, rel=1e-5)
+    assert fitted_amp == pytest.approx(amp.value, rel=1e-5, abs=0)
 
 
 def test_datasets_models_same_name_sharing_one_spectral_model():

@@ -23,11 +23,13 @@ import pytest
 import xspec_ds as xs
 from xspec_ds.io.ogip import write_ogip
 
+from .._requirements import missing
 from ._datasets import random_dataset
 
 N_TRIALS = 50
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32" or not hasattr(os, "fork"), reason="needs os.fork and SIGKILL")
+if sys.platform == "win32" or not hasattr(os, "fork"):
+    missing("the kill test needs os.fork and SIGKILL (POSIX)", allow_module_level=True)
 
 
 def _onoff(seed: int) -> xs.SpectrumDatasetOnOff:

@@ -12,6 +12,7 @@ import xspec_ds as xs
 from xspec_ds.io import DatasetFileError
 from xspec_ds.io.netcdf import MODELS_ATTR, netcdf_engine, read_netcdf, write_netcdf
 
+from .._requirements import require
 from ._datasets import dataset_params, random_dataset
 
 
@@ -152,7 +153,7 @@ def test_plain_xarray_dataset_write_and_name_override(tmp_path):
 
 def test_empty_gti_is_valid_netcdf3_for_netcdf_c(tmp_path):
     """A zero-length GTI is described in an attribute (netCDF-C refuses zero-length fixed dims)."""
-    netCDF4 = pytest.importorskip("netCDF4")
+    netCDF4 = require("netCDF4", extra="runtime (install_requires)")
     ds = random_dataset(6, n_gti=0)
     path = tmp_path / "nogti.nc"
     ds.write(path)

@@ -25,6 +25,7 @@ from xspec_ds.io.netcdf import (
     write_netcdf,
 )
 
+from .._requirements import require
 from ._datasets import random_dataset
 
 
@@ -270,7 +271,7 @@ def test_user_cf_attributes_kept(tmp_path):
 
 
 def test_cf_xarray_finds_bounds(cf_file):
-    cfxr = pytest.importorskip("cf_xarray")
+    cfxr = require("cf_xarray")
     _, path, _ = cf_file
     with xr.open_dataset(path, decode_times=False) as raw:
         assert cfxr  # registers the .cf accessor
@@ -282,7 +283,7 @@ def test_compliance_checker_cf18(cf_file):
     """IOOS compliance-checker: 0 errors and 0 warnings (all priorities) under cf:1.8."""
     exe = shutil.which("compliance-checker")
     if exe is None:
-        pytest.importorskip("compliance_checker")
+        require("compliance_checker")
         import sys
         from pathlib import Path
 
@@ -355,7 +356,7 @@ def test_fast_reader_declines_fill_values(tmp_path):
 
 
 def test_load_verified_netcdf4(tmp_path):
-    pytest.importorskip("netCDF4")
+    require("netCDF4")
     ds = random_dataset(12, n=10, n_true=12)
     path = tmp_path / "four.nc"
     write_netcdf(ds, path, engine="netcdf4")

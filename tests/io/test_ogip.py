@@ -7,7 +7,6 @@ independently with astropy.io.fits, and against Gammapy's reader where Gammapy i
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -21,13 +20,20 @@ import xspec_ds as xs
 from xspec_ds.axes import MapAxis
 from xspec_ds.io.ogip import OGIPError, read_pha, read_rmf, write_ogip, write_rmf
 
-DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
+from .._requirements import (
+    needs_shared,
+    require_gammapy,
+    shared_available,
+    shared_data,
+    shared_glob,
+    shared_root,
+)
+
+DATA = shared_root()
 JOINT = DATA / "joint-crab" / "spectra"
 XRAY = DATA / "xray" / "3c273"
-needs_data = pytest.mark.skipif(
-    not JOINT.exists(), reason=f"shared data not found at {DATA.resolve()} (clone ../shared beside the repo)"
-)
-PHA_FILES = sorted(JOINT.glob("*/pha_*.fits")) if JOINT.exists() else []
+needs_data = needs_shared  # skips without ../shared, fails under XSPEC_DS_REQUIRE_FULL=1
+PHA_FILES = shared_glob("joint-crab/spectra/*/pha_*.fits")
 
 
 def _table(path, ext="SPECTRUM"):
@@ -64,7 +70,7 @@ def test_read_joint_crab_against_tables(pha):
 @needs_data
 @pytest.mark.parametrize("pha", PHA_FILES[:3] + PHA_FILES[-2:], ids=lambda p: f"{p.parent.name}-{p.stem}")
 def test_read_matches_gammapy(pha):
-    gp = pytest.importorskip("gammapy.datasets")
+    gp = require_gammapy("gammapy.datasets")
     g = gp.SpectrumDatasetOnOff.read(pha)
     ds = read_pha(pha)
     np.testing.assert_array_equal(ds.counts.values, g.counts.data.ravel())
@@ -143,7 +149,7 @@ def test_write_read_roundtrip(tmp_path):
         write_ogip(ds, tmp_path / "pha_sim.fits")
 
 
-ALL_PHA = sorted(JOINT.glob("*/pha_*.fits")) + sorted((DATA / "xray" / "3c273").glob("3c273.pi"))
+ALL_PHA = PHA_FILES + (shared_glob("xray/3c273/3c273.pi") if shared_available() else [])
 
 
 @needs_data
@@ -207,8 +213,7 @@ def test_compressed_rmf_equals_dense(tmp_path_factory, n_true, n_chan, density, 
 # bad input --------------------------------------------------------------------------------------
 @pytest.fixture
 def hess_copy(tmp_path):
-    if not JOINT.exists():
-        pytest.skip(f"shared data not found at {DATA.resolve()}")
+    shared_data("joint-crab", "spectra", "hess")
     for f in (JOINT / "hess").glob("*_obs23523.fits"):
         shutil.copy(f, tmp_path / f.name)
     return tmp_path / "pha_obs23523.fits"

@@ -9,6 +9,8 @@ from astropy.io import fits
 
 import xspec_ds as xs
 
+from .._requirements import require_gammapy
+
 # Morrison & McCammon (1983), ApJ 270, 119, Table 2, typed here from the paper (independently of the
 # package's table): upper edge of each range in keV, then c0, c1, c2 with
 # sigma(E) = (c0 + c1 E + c2 E^2) E^-3 x 1e-24 cm2 (E in keV).
@@ -127,7 +129,7 @@ def ebl_table(tmp_path):
 @pytest.mark.gammapy
 @pytest.mark.parametrize(("z", "alpha_norm"), [(0.0, 1.0), (0.137, 1.0), (0.5, 1.3), (1.0, 0.7)])
 def test_ebl_matches_gammapy(ebl_table, z, alpha_norm):
-    gp = pytest.importorskip("gammapy.modeling.models")
+    gp = require_gammapy("gammapy.modeling.models")
     energy = np.geomspace(0.005, 150, 300) * u.TeV  # includes extrapolation on both ends
     ours = xs.EBLAbsorptionNormSpectralModel.read(ebl_table, redshift=z, alpha_norm=alpha_norm)
     theirs = gp.EBLAbsorptionNormSpectralModel.read(ebl_table, redshift=z, alpha_norm=alpha_norm)

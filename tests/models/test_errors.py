@@ -9,6 +9,8 @@ from numpy.testing import assert_allclose
 
 import xspec_ds as xs
 
+from .._requirements import require_gammapy
+
 
 def pl_with_errors(amp_err=1e-13, index_err=0.05, corr=0.0):
     m = xs.PowerLawSpectralModel(index=2.2, amplitude="2e-12 cm-2 s-1 TeV-1", reference="1 TeV")
@@ -69,7 +71,7 @@ def test_errors_from_parameter_errors_without_covariance():
 def test_parity_with_gammapy_on_a_fitted_log_parabola(make_dataset):
     """Gammapy 2.1 samples the parameters (median, 16/84 percentiles); with a well-measured
     spectrum (errors of a few per cent) that agrees with linear propagation to well below 1%."""
-    pytest.importorskip("gammapy")
+    require_gammapy()
     dataset = make_dataset(n=20, exposure_scale_m2s=3e10)
     dataset.fake(random_state=11)
     from gammapy.modeling.models import LogParabolaSpectralModel

@@ -21,10 +21,12 @@ import xspec_ds as xs
 from xspec_ds.example import load_example
 from xspec_ds.ops.select import energy_mask, sel
 
+from .._requirements import needs_shared, require_gammapy
+
 DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
 HESS = sorted((DATA / "joint-crab" / "spectra" / "hess").glob("pha_*.fits")) if DATA.exists() else []
 XRAY = DATA / "xray" / "3c273" / "3c273.pi"
-needs_data = pytest.mark.skipif(not DATA.exists(), reason=f"shared data not found at {DATA.resolve()}")
+needs_data = needs_shared
 
 
 def axis_dataset(edges_tev, unit="TeV"):
@@ -172,7 +174,7 @@ def test_hess_energy_mask_equals_gammapy_rule_on_the_file_edges(pha, lo, hi):
     """Gammapy's geom built on the file's EBOUNDS. (Bounds exactly on an edge, such as 1 TeV, are
     left out: Gammapy's MapAxis recomputes its edges by log interpolation, 1 TeV becomes
     0.99999999999999928 TeV, so its answer there is rounding noise; ours uses the file's edges.)"""
-    pytest.importorskip("gammapy")
+    require_gammapy()
     ds = xs.SpectrumDatasetOnOff.read(pha)
     expected = _gammapy_mask_from_edges(ds.geoms["geom"].axis("energy").edges, lo, hi)
     np.testing.assert_array_equal(ds.energy_mask(lo, hi).values, expected)
@@ -188,7 +190,7 @@ def test_hess_energy_mask_equals_gammapy(pha, lo, hi):
     """Against Gammapy's own reading of the file. Gammapy recomputes the log edges from EBOUNDS
     (the 1 TeV edge becomes 0.99999999999999928 TeV), so its mask can differ from the file's
     edges where a bound falls exactly on an edge; these bounds do not."""
-    pytest.importorskip("gammapy")
+    require_gammapy()
     from gammapy.datasets import SpectrumDatasetOnOff as GOnOff
 
     with warnings.catch_warnings():
@@ -206,7 +208,7 @@ def test_hess_energy_mask_equals_gammapy(pha, lo, hi):
 @needs_data
 @pytest.mark.parametrize(("lo", "hi"), [("0.5 keV", "7 keV"), ("500 eV", "0.01 MeV"), ("2 keV", None)])
 def test_3c273_energy_mask_equals_gammapy_geom(lo, hi):
-    pytest.importorskip("gammapy")
+    require_gammapy()
     ds = xs.SpectrumDatasetOnOff.read(XRAY)
     edges = ds.geoms["geom"].axis("energy").edges
     expected = _gammapy_mask_from_edges(edges, lo, hi)
@@ -217,7 +219,7 @@ def test_3c273_energy_mask_equals_gammapy_geom(lo, hi):
 @pytest.mark.gammapy
 @pytest.mark.parametrize(("lo", "hi"), RANGES_TEV)
 def test_example_energy_mask_equals_gammapy_geom(lo, hi):
-    pytest.importorskip("gammapy")
+    require_gammapy()
     ds = load_example()
     expected = _gammapy_mask_from_edges(ds.geoms["geom"].axis("energy").edges, lo, hi)
     np.testing.assert_array_equal(ds.energy_mask(lo, hi).values, expected)

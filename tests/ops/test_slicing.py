@@ -12,6 +12,7 @@ import xspec_ds as xs
 from xspec_ds.containers import validate_dataset
 from xspec_ds.ops import slice_by_energy, slice_by_idx
 
+from .._requirements import require_gammapy
 from .test_stack import make_list
 
 
@@ -84,7 +85,7 @@ def test_slice_by_idx_bad_input(ds, sl, exc, match):
     ],
 )
 def test_slice_by_energy_selects_the_bins_gammapy_selects(bounds):
-    pytest.importorskip("gammapy")
+    require_gammapy("gammapy")
     from gammapy.maps import MapAxis
 
     d = make_list(22, 1, n=12, nt=12)[0]

@@ -372,8 +372,13 @@ def read_pha_table(filename) -> dict:
         elif "RATE" in names:
             if exposure <= 0:
                 raise OGIPError(f"{path}: RATE spectrum with EXPOSURE = {exposure}: cannot convert to counts")
-            counts = np.asarray(hdu.data["RATE"], dtype=np.float64).reshape(n) * exposure
-            counts = np.where(np.isclose(counts, np.round(counts), rtol=0, atol=1e-6), np.round(counts), counts)
+            rate = np.asarray(hdu.data["RATE"])
+            counts = rate.astype(np.float64).reshape(n) * exposure
+            # integer counts stored as rates: round back within the column's precision (a float32 RATE
+            # carries ~6e-8 relative rounding, i.e. > 1e-6 absolute above ~17 counts)
+            eps = np.finfo(rate.dtype).eps if np.issubdtype(rate.dtype, np.floating) else np.finfo(np.float64).eps
+            tol = 4 * eps * np.abs(counts) + 1e-6
+            counts = np.where(np.abs(counts - np.round(counts)) <= tol, np.round(counts), counts)
         else:
             raise OGIPError(f"{path}: SPECTRUM has neither COUNTS nor RATE")
         quality = _column_or_key(hdu, "QUALITY", n, 0).astype(np.int64)

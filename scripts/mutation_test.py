@@ -1,0 +1,231 @@
+"""Mutation testing of the core modules with mutmut (issue 14); not part of CI.
+
+For each requested module the repository is copied to a work folder, a ``[tool.mutmut]`` section
+restricting mutation to that module and the test run to the test files that exercise it is added
+to the copy's ``pyproject.toml``, and ``mutmut run`` is started there (mutmut 3 then runs, for each
+mutant, only the tests that reach the mutated function). The worktree itself is never touched.
+The summary (killed / survived / timeout / ... and the kill rate) and the diff of every surviving
+mutant are printed and written to ``scripts/mutation_results/<module>.txt``.
+
+Usage (from the repository root; ``pip install -e ".[dev]"`` provides mutmut)::
+
+    python scripts/mutation_test.py stats forward          # the modules measured in issue 14
+    python scripts/mutation_test.py spectral stack --max-children 2
+    python scripts/mutation_test.py stats --keep             # keep the work folder (mutmut browse)
+
+Equivalent mutants (changes that cannot alter any result) are listed, with the reason, in
+``EQUIVALENT`` below; they are excluded from the kill rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "scripts" / "mutation_results"
+
+# module -> (file to mutate, test files that exercise it)
+MODULES = {
+    "stats": (
+        "xspec_ds/stats.py",
+        ["tests/test_stats.py", "tests/test_stats_edges.py", "tests/test_onoff.py", "tests/test_square_kernels.py"],
+    ),
+    "forward": (
+        "xspec_ds/forward.py",
+        ["tests/test_forward.py", "tests/test_dataset.py", "tests/test_square_kernels.py", "tests/fit/test_fisher.py"],
+    ),
+    "spectral": ("xspec_ds/models/spectral.py", ["tests/models"]),
+    "stack": (
+        "xspec_ds/ops/stack.py",
+        ["tests/ops/test_stack.py", "tests/ops/test_stack_reference.py", "tests/ops/test_stack_rules.py"],
+    ),
+}
+
+# mutant name -> why no test can kill it (reviewed by hand; see `mutmut show <name>`)
+_ONE_OF_TWO = (
+    "only one of the two inputs keeps its dtype: the other is float64, so n_on - mu_bkg is computed in "
+    "float64 (no unsigned wrap-around, no float32 rounding) and cash() converts its inputs itself; "
+    "converting neither is killed by test_cash_sqrt_ts_unsigned_integer_counts"
+)
+EQUIVALENT: dict[str, str] = {
+    "xspec_ds.stats.x_cash__mutmut_3": "n_on (any dtype) only multiplies the float64 log(mu): promotion to float64 is exact",
+    "xspec_ds.stats.x_cash__mutmut_5": "same as x_cash__mutmut_3 (np.asarray without dtype)",
+    "xspec_ds.stats.x_cash_gradient_weights__mutmut_26": "placeholder divisor in the branch np.where discards",
+    "xspec_ds.stats.x_cash_sqrt_ts__mutmut_3": _ONE_OF_TWO,
+    "xspec_ds.stats.x_cash_sqrt_ts__mutmut_5": _ONE_OF_TWO,
+    "xspec_ds.stats.x_cash_sqrt_ts__mutmut_7": _ONE_OF_TWO,
+    "xspec_ds.stats.x_cash_sqrt_ts__mutmut_9": _ONE_OF_TWO,
+    "xspec_ds.forward.x_integrate_flux__mutmut_3": "nodes=None: the model builds the same quadrature nodes itself",
+    "xspec_ds.forward.x_integrate_flux__mutmut_6": "same as x_integrate_flux__mutmut_3 (argument dropped)",
+    "xspec_ds.forward.xǁSparseKernelǁrfold__mutmut_9": "reshape(-2, n): numpy 2 treats any negative size as -1",
+    "xspec_ds.forward.xǁSparseKernelǁrfold__mutmut_11": "choice between matvecs and one matmat: same sums",
+    "xspec_ds.forward.xǁSparseKernelǁrfold__mutmut_12": "boundary of the matvec/matmat choice: same sums",
+    "xspec_ds.forward.xǁSparseKernelǁrfold__mutmut_13": "boundary of the matvec/matmat choice: same sums",
+    "xspec_ds.forward.x_backproject__mutmut_2": "1-D weights through the 2-D branch: w.T is w, same product",
+}
+_S = "xspec_ds.models.spectral."
+_SPECTRAL_EQUIVALENT = {
+    "the fast/expm1 branch switch of _pl_integral: both branches are exact formulas (rounding only)": [
+        "x__pl_integral__mutmut_6",
+        "x__pl_integral__mutmut_7",
+        "x__pl_integral__mutmut_39",
+    ],
+    "errstate in _pl_integral: no division by zero or invalid value for positive edges": [
+        f"x__pl_integral__mutmut_{k}" for k in (23, 24, 25, 26)
+    ],
+    "placeholder divisor in the np.where branch that is discarded (or divides by g = 1)": [
+        f"x__pl_integral__mutmut_{k}" for k in (48, 55, 56)
+    ],
+    "series/closed-form switch of _pl_integral_dindex at |g| = 1e-3: both accurate there": [
+        "x__pl_integral_dindex__mutmut_11"
+    ],
+    "np.broadcast(l1, l2) -> one of them: l1 and l2 always have the same shape": [
+        f"x__pl_integral_dindex__mutmut_{k}" for k in (15, 16, 17, 18)
+    ],
+    "13 instead of 12 series terms: more accurate, same to rounding": ["x__pl_integral_dindex__mutmut_22"],
+    "< vs <= at the break energy: both power laws equal A there, and a zero-width part integrates to 0": [
+        "xǁBrokenPowerLawSpectralModelǁ_dnde__mutmut_12",
+        "xǁBrokenPowerLawSpectralModelǁ_integral__mutmut_28",
+        "xǁBrokenPowerLawSpectralModelǁ_integral__mutmut_51",
+        "xǁTemplateSpectralModelǁ_integral__mutmut_35",
+    ],
+    "placeholder edges of template segments outside the bin (masked by np.where)": [
+        "xǁTemplateSpectralModelǁ_integral__mutmut_55",
+        "xǁTemplateSpectralModelǁ_integral__mutmut_62",
+    ],
+    "cached quadrature nodes dropped: the model builds the same nodes itself": [
+        "xǁScaleSpectralModelǁ_integral__mutmut_7",
+        "xǁScaleSpectralModelǁ_integral__mutmut_10",
+        *(f"xǁCompoundSpectralModelǁ_integral__mutmut_{k}" for k in (8, 11, 14, 17, 21, 25)),
+        *(f"xǁSpectralModelǁ_integral_deriv__mutmut_{k}" for k in (21, 24, 30, 33)),
+        "xǁPowerLawSpectralModelǁ_integral_deriv__mutmut_54",
+        "xǁPowerLawSpectralModelǁ_integral_deriv__mutmut_59",
+    ],
+    "finite-difference step floor 1e-12 -> ~1 (step 1e-6 for tiny values): still accurate to ~1e-9": [
+        "xǁSpectralModelǁ_integral_deriv__mutmut_15"
+    ],
+}
+EQUIVALENT.update({_S + name: why for why, names in _SPECTRAL_EQUIVALENT.items() for name in names})
+
+COPY_ITEMS = ("xspec_ds", "tests", "setup.cfg", "pyproject.toml", "README.md")
+
+
+def prepare(workdir: Path, module: str) -> Path:
+    target, tests = MODULES[module]
+    dest = workdir / module
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
+    for item in COPY_ITEMS:
+        src = REPO / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=ignore)
+        elif src.exists():
+            shutil.copy2(src, dest / item)
+    config = [
+        "",
+        "[tool.mutmut]",
+        'source_paths = ["xspec_ds"]',
+        f'only_mutate = ["{target}"]',
+        f"pytest_add_cli_args_test_selection = {tests!r}".replace("'", '"'),
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not slow", "-x", "-q"]',
+        "",
+    ]
+    with open(dest / "pyproject.toml", "a") as f:
+        f.write("\n".join(config))
+    return dest
+
+
+def run(dest: Path, max_children: int) -> None:
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    env.pop("PYTHONPATH", None)
+    shared = REPO.parent / "shared" / "data"
+    if shared.is_dir() and "XSPEC_DS_SHARED_DATA" not in env:  # the real-data tests use the repository's data
+        env["XSPEC_DS_SHARED_DATA"] = str(shared.resolve())
+    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
+    subprocess.run(cmd, cwd=dest, env=env, check=False, stdout=subprocess.DEVNULL)
+
+
+def results(dest: Path) -> dict[str, str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "mutmut", "results", "--all", "true"],
+        cwd=dest,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(re.findall(r"^\s+(\S+): (.+)$", out, flags=re.M))
+
+
+def show(dest: Path, name: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "mutmut", "show", name], cwd=dest, capture_output=True, text=True, check=False
+    ).stdout
+
+
+def report(module: str, dest: Path, status: dict[str, str], seconds: float) -> str:
+    counts: dict[str, int] = {}
+    for s in status.values():
+        counts[s] = counts.get(s, 0) + 1
+    equivalent = [n for n, s in status.items() if s == "survived" and n in EQUIVALENT]
+    survivors = [n for n, s in status.items() if s == "survived" and n not in EQUIVALENT]
+    killed = counts.get("killed", 0) + counts.get("timeout", 0) + counts.get("segfault", 0)
+    not_covered = [n for n, s in status.items() if s == "no tests" and n not in EQUIVALENT]
+    considered = killed + len(survivors) + len(not_covered)
+    rate = killed / considered if considered else float("nan")
+    lines = [
+        f"mutation testing of {MODULES[module][0]} with tests {' '.join(MODULES[module][1])}",
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {seconds:.0f} s)",
+        "statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+        f"kill rate {killed}/{considered} = {100 * rate:.1f} % "
+        f"(killed + timeout, over all but {len(equivalent)} equivalent mutants; 'no tests' mutants count as survivors)",
+        "",
+    ]
+    if equivalent:
+        lines.append("equivalent mutants (excluded):")
+        lines += [f"  {n}: {EQUIVALENT[n]}" for n in equivalent]
+        lines.append("")
+    survivors += not_covered
+    lines.append(f"surviving mutants ({len(survivors)}):")
+    for n in survivors:
+        lines.append(show(dest, n).rstrip())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="+", choices=sorted(MODULES))
+    parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="xspec_ds_mutation_"))
+    OUT.mkdir(parents=True, exist_ok=True)
+    try:
+        for module in args.modules:
+            dest = prepare(workdir, module)
+            t0 = time.perf_counter()
+            run(dest, args.max_children)
+            text = report(module, dest, results(dest), time.perf_counter() - t0)
+            (OUT / f"{module}.txt").write_text(text + "\n")
+            print(text, flush=True)
+    finally:
+        if not args.keep and args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif args.keep:
+            print(f"work folder kept: {workdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
