@@ -24,7 +24,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import xarray as xr
+
+from ..models.errors import correlation_dataarray, covariance_dataarray  # noqa: F401  (re-exported)
 
 __all__ = [
     "CovarianceWarning",
@@ -67,29 +68,6 @@ def parameter_labels(params, models=None) -> list[str]:
     labels = [f"{owner.get(id(p), 'model')}.{p.name}" if names.count(p.name) > 1 else p.name for p in params]
     # still not unique (same model name twice): number them
     return [f"{lab}[{k}]" if labels.count(lab) > 1 else lab for k, lab in enumerate(labels)]
-
-
-def covariance_dataarray(matrix: np.ndarray, labels: list[str], units: list[str] | None = None) -> xr.DataArray:
-    """The covariance as ``DataArray(("parameter", "parameter_j"))`` labelled by parameter."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    coords = {"parameter": list(labels), "parameter_j": list(labels)}
-    if units is not None:
-        coords["unit"] = ("parameter", list(units))
-    return xr.DataArray(matrix, dims=("parameter", "parameter_j"), coords=coords, name="covariance")
-
-
-def correlation_dataarray(cov: xr.DataArray) -> xr.DataArray:
-    """``C_ij / sqrt(C_ii C_jj)``; 0 off the diagonal for parameters without variance (frozen),
-    1 on their diagonal; NaN where the covariance is NaN."""
-    c = np.asarray(cov.values, dtype=np.float64)
-    sigma = np.sqrt(np.clip(np.diag(c), 0.0, None))
-    outer = np.outer(sigma, sigma)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        corr = np.where(outer > 0, c / np.where(outer > 0, outer, 1.0), 0.0)
-    corr[np.isnan(c)] = np.nan
-    idx = np.arange(corr.shape[0])
-    corr[idx, idx] = np.where(np.isnan(np.diag(c)), np.nan, 1.0)
-    return cov.copy(data=corr).rename("correlation")
 
 
 def check_covariance(matrix: np.ndarray) -> tuple[bool, str]:
@@ -162,9 +140,9 @@ def _attach(models, params, matrix: np.ndarray) -> None:
         sel = pos >= 0
         cov = np.zeros((pos.size, pos.size))
         cov[np.ix_(sel, sel)] = matrix[np.ix_(pos[sel], pos[sel])]
-        da = covariance_dataarray(cov, [p.name for p in own], [p.unit.to_string() for p in own])
-        spec.covariance = da
-        spec.correlation = correlation_dataarray(da)
+        # labelled DataArrays are built when first read (`SpectralModel.covariance`): a fit
+        # of a few milliseconds should not spend one of them building coordinates
+        spec._set_covariance(cov, [p.name for p in own], [p.unit.to_string() for p in own])
 
 
 def optimize_message(success: bool, backend_message: str) -> str:

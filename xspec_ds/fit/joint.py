@@ -107,7 +107,8 @@ class JointLikelihood:
     def stat_gradient(self, params) -> tuple[float, np.ndarray]:
         """Sum of the statistic over all datasets and its gradient with respect to ``params``."""
         index = {id(p): k for k, p in enumerate(params)}
-        cache: dict = {}
+        # model fluxes shared between datasets for this one evaluation (none to share with one dataset)
+        cache: dict | None = {} if len(self.groups) + len(self.singles) > 1 else None
         total, grad = 0.0, np.zeros(len(params))
         for g in self.groups:
             s, gr = g.stat_gradient(params, index, cache)

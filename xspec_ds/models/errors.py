@@ -17,8 +17,41 @@ from __future__ import annotations
 
 import astropy.units as u
 import numpy as np
+import xarray as xr
 
-__all__ = ["model_covariance", "propagate_error", "evaluate_error", "integral_error", "energy_flux_error", "plot_error"]
+__all__ = [
+    "covariance_dataarray",
+    "correlation_dataarray",
+    "model_covariance",
+    "propagate_error",
+    "evaluate_error",
+    "integral_error",
+    "energy_flux_error",
+    "plot_error",
+]
+
+
+def covariance_dataarray(matrix: np.ndarray, labels: list[str], units: list[str] | None = None) -> xr.DataArray:
+    """The covariance as ``DataArray(("parameter", "parameter_j"))`` labelled by parameter."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    coords = {"parameter": list(labels), "parameter_j": list(labels)}
+    if units is not None:
+        coords["unit"] = ("parameter", list(units))
+    return xr.DataArray(matrix, dims=("parameter", "parameter_j"), coords=coords, name="covariance")
+
+
+def correlation_dataarray(cov: xr.DataArray) -> xr.DataArray:
+    """``C_ij / sqrt(C_ii C_jj)``; 0 off the diagonal for parameters without variance (frozen),
+    1 on their diagonal; NaN where the covariance is NaN."""
+    c = np.asarray(cov.values, dtype=np.float64)
+    sigma = np.sqrt(np.clip(np.diag(c), 0.0, None))
+    outer = np.outer(sigma, sigma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(outer > 0, c / np.where(outer > 0, outer, 1.0), 0.0)
+    corr[np.isnan(c)] = np.nan
+    idx = np.arange(corr.shape[0])
+    corr[idx, idx] = np.where(np.isnan(np.diag(c)), np.nan, 1.0)
+    return cov.copy(data=corr).rename("correlation")
 
 
 def model_covariance(model) -> np.ndarray:

@@ -468,6 +468,45 @@ class SpectralModel:
 
         return plot_spectral_model(self, energy_bounds, ax=ax, sed_type=sed_type, n_points=n_points, **kwargs)
 
+    # covariance of the parameters (set by `xspec_ds.Fit`) ------------------------------------
+    @property
+    def covariance(self):
+        """Covariance of `parameters` from the last fit: a ``DataArray(("parameter",
+        "parameter_j"))`` labelled by parameter name (zero rows and columns for frozen parameters,
+        all NaN after a failed covariance), or None before any fit. May be assigned (an array or
+        DataArray ordered as `parameters`)."""
+        cov = self.__dict__.get("_covariance")
+        if isinstance(cov, tuple):  # (matrix, names, units) stored by the fit: label it once, now
+            from .errors import covariance_dataarray
+
+            cov = self.__dict__["_covariance"] = covariance_dataarray(*cov)
+        return cov
+
+    @covariance.setter
+    def covariance(self, value) -> None:
+        self.__dict__["_covariance"] = value
+        self.__dict__.pop("_correlation", None)
+
+    @property
+    def correlation(self):
+        """Correlation matrix of `covariance` (labelled the same way), or None."""
+        corr = self.__dict__.get("_correlation")
+        if corr is None:
+            cov = self.covariance
+            if cov is None:
+                return None
+            from .errors import correlation_dataarray, covariance_dataarray
+
+            if not hasattr(cov, "dims"):
+                names = [p.name for p in self.parameters]
+                cov = covariance_dataarray(np.asarray(cov, dtype=np.float64), names)
+            corr = self.__dict__["_correlation"] = correlation_dataarray(cov)
+        return corr
+
+    def _set_covariance(self, matrix, names, units) -> None:
+        self.__dict__["_covariance"] = (matrix, names, units)
+        self.__dict__.pop("_correlation", None)
+
     # errors of derived quantities (covariance propagation, `xspec_ds.models.errors`) -----------
     def evaluate_error(self, energy) -> u.Quantity:
         """``[dnde, dnde_errn, dnde_errp]`` at ``energy`` (see `xspec_ds.models.errors`)."""
