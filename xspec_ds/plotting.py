@@ -494,43 +494,15 @@ def _energy_bounds(energy_bounds, energy_unit) -> tuple[u.Quantity, u.Quantity]:
     return emin, emax
 
 
-def _model_covariance(model) -> np.ndarray | None:
-    """Covariance over ``model.parameters``: the matrix the last `Fit` stored as
-    ``model.covariance`` when its shape matches, else the squared parameter errors on the
-    diagonal (independent parameters), else None."""
-    params = list(model.parameters)
-    cov = getattr(model, "covariance", None)
-    if cov is not None:
-        cov = np.asarray(cov, dtype=np.float64)
-        if cov.shape == (len(params), len(params)) and np.isfinite(cov).all():
-            return cov
-    err = np.array([p.error if (p.error is not None and not p.frozen) else 0.0 for p in params], dtype=np.float64)
-    err = np.where(np.isfinite(err), err, 0.0)
-    return np.diag(err**2) if (err > 0).any() else None
+def _dnde_sigma(model, energy) -> u.Quantity | None:
+    """1-sigma error band of ``dN/dE`` from the parameters' covariance (`xspec_ds.models.errors`:
+    linear propagation on a copy of the model, never by changing its parameters), or None when
+    no parameter has an error."""
+    from .models.errors import evaluate_error, model_covariance
 
-
-def _dnde_error(model, energy_tev: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """1-sigma error of ``dN/dE`` by linear propagation ``sigma^2 = J C J^T``, with ``J`` the
-    derivatives with respect to the parameter values (central differences, relative step 1e-6),
-    as Gammapy's ``SpectralModel.evaluate_error``."""
-    params = list(model.parameters)
-    active = np.flatnonzero(np.diag(cov) > 0)
-    jac = np.zeros((active.size, energy_tev.size))
-    for row, k in enumerate(active):
-        par = params[k]
-        v0 = par.value
-        h = 1e-6 * max(abs(v0), 1e-12) if v0 != 0 else 1e-6 * np.sqrt(cov[k, k])
-        try:
-            par.value = v0 + h
-            f_plus = model._dnde(energy_tev)
-            par.value = v0 - h
-            f_minus = model._dnde(energy_tev)
-        finally:
-            par.value = v0
-        jac[row] = (f_plus - f_minus) / (2 * h)
-    sub = cov[np.ix_(active, active)]
-    var = np.einsum("ie,ij,je->e", jac, sub, jac)
-    return np.sqrt(np.clip(var, 0.0, None))
+    if not (np.diag(model_covariance(model)) > 0).any():
+        return None
+    return evaluate_error(model, energy)[1]
 
 
 def plot_spectral_model(
@@ -593,8 +565,7 @@ def plot_spectral_model(
     energy = np.geomspace(emin.value, emax.value, int(n_points)) * emin.unit
     energy_tev = energy.to_value(u.TeV)
     dnde = model._dnde(energy_tev) * u.Unit("cm-2 s-1 TeV-1")
-    cov = _model_covariance(model) if show_error else None
-    sigma = _dnde_error(model, energy_tev, cov) * dnde.unit if cov is not None else None
+    sigma = _dnde_sigma(model, energy) if show_error else None
     factor = energy**2 if sed_type == "e2dnde" else 1.0
     funit = u.Unit(flux_unit) if flux_unit is not None else SED_UNITS[sed_type]
     if energy_power:
