@@ -98,17 +98,21 @@ def _as_list(datasets) -> list:
     return [datasets]
 
 
-def resolve_source(datasets: list, source):
-    """The `SkyModel` named (or indexed) ``source`` among the datasets' models, checked for a norm."""
-    from ..fit import Datasets
-
-    models = Datasets(datasets).models
+def find_source(models, source):
+    """``models[source]`` (a name or an index), or a ValueError listing the models' names."""
     try:
-        model = models[source]
+        return models[source]
     except (KeyError, IndexError):
         raise ValueError(
             f"source {source!r} is not among the models of the datasets; models are {models.names}"
         ) from None
+
+
+def resolve_source(datasets: list, source):
+    """The `SkyModel` named (or indexed) ``source`` among the datasets' models, checked for a norm."""
+    from ..fit import Datasets
+
+    model = find_source(Datasets(datasets).models, source)
     spec = getattr(model, "spectral_model", None)
     if spec is None:
         raise ValueError(f"source {source!r} is a {type(model).__name__}, not a SkyModel with a spectral model")

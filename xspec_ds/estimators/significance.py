@@ -23,6 +23,7 @@ import scipy.stats
 
 from ..fit import Datasets, Fit
 from ..models import Parameter
+from .flux_points import find_source
 
 __all__ = ["source_significance", "parameter_upper_limit", "confidence_to_n_sigma"]
 
@@ -81,13 +82,7 @@ def source_significance(
         (the best fit when ``optimize``).
     """
     datasets = datasets if isinstance(datasets, Datasets) else Datasets(datasets)
-    models = datasets.models
-    try:
-        model = models[source]
-    except (KeyError, IndexError):
-        raise ValueError(
-            f"source {source!r} is not among the models of the datasets; models are {models.names}"
-        ) from None
+    model = find_source(datasets.models, source)
     norm = _norm_parameter(model)
     fit = fit or Fit()
     success = True
