@@ -88,18 +88,29 @@ _I4 = struct.Struct(">i")
 _I8 = struct.Struct(">q")
 
 
+def _list_header(buf: bytes, pos: int, tag: int, what: str) -> tuple[int, int]:
+    """The (count, position after it) of a header list (dimensions, attributes or variables):
+    its tag (or ABSENT: two zeros), then the number of elements (NetCDF classic format spec)."""
+    i4 = _I4.unpack_from
+    kind, n = i4(buf, pos)[0], i4(buf, pos + 4)[0]
+    if kind != tag and not (kind == 0 and n == 0):
+        raise ValueError(f"bad netCDF-3 header: tag {kind} where the {what} list was expected")
+    return n, pos + 8
+
+
+def _name(buf: bytes, pos: int) -> tuple[str, int]:
+    """A name (length, UTF-8 bytes padded to 4) at ``pos``: (name, position after it)."""
+    size = _I4.unpack_from(buf, pos)[0]
+    return buf[pos + 4 : pos + 4 + size].decode("utf-8"), pos + 4 + size + (-size % 4)
+
+
 def _attributes(buf: bytes, pos: int) -> tuple[dict, int]:
     """An attribute list at ``pos``: (attrs, position after it)."""
     i4 = _I4.unpack_from
-    kind, n = i4(buf, pos)[0], i4(buf, pos + 4)[0]
-    pos += 8
-    if kind != _ATTRIBUTE and not (kind == 0 and n == 0):
-        raise ValueError(f"bad netCDF-3 header: tag {kind} where an attribute list was expected")
+    n, pos = _list_header(buf, pos, _ATTRIBUTE, "attribute")
     out = {}
     for _ in range(n):
-        size = i4(buf, pos)[0]
-        name = buf[pos + 4 : pos + 4 + size].decode("utf-8")
-        pos += 4 + size + (-size % 4)
+        name, pos = _name(buf, pos)
         nc_type, count = i4(buf, pos)[0], i4(buf, pos + 4)[0]
         pos += 8
         dtype = _TYPES.get(nc_type)
@@ -138,16 +149,11 @@ def parse_header(buf: bytes, known: dict | None = None) -> NC3Header:
     offset_size = 4 if version == 1 else 8
     try:
         pos = 8  # magic (4) + numrecs (4)
-        kind, n = i4(buf, pos)[0], i4(buf, pos + 4)[0]
-        pos += 8
-        if kind != _DIMENSION and not (kind == 0 and n == 0):
-            raise ValueError(f"bad netCDF-3 header: tag {kind} where the dimension list was expected")
+        n, pos = _list_header(buf, pos, _DIMENSION, "dimension")
         dims = {}
         dim_names = []
         for _ in range(n):
-            size = i4(buf, pos)[0]
-            name = buf[pos + 4 : pos + 4 + size].decode("utf-8")
-            pos += 4 + size + (-size % 4)
+            name, pos = _name(buf, pos)
             dims[name] = i4(buf, pos)[0]
             dim_names.append(name)
             pos += 4
@@ -158,15 +164,10 @@ def parse_header(buf: bytes, known: dict | None = None) -> NC3Header:
             if buf[pos : pos + len(var_bytes)] == var_bytes:  # same variables, attributes and offsets
                 return NC3Header(dims, attrs, dict(seen), pos + len(var_bytes))
         var_start = pos
-        kind, n = i4(buf, pos)[0], i4(buf, pos + 4)[0]
-        pos += 8
-        if kind != _VARIABLE and not (kind == 0 and n == 0):
-            raise ValueError(f"bad netCDF-3 header: tag {kind} where the variable list was expected")
+        n, pos = _list_header(buf, pos, _VARIABLE, "variable")
         variables = {}
         for _ in range(n):
-            size = i4(buf, pos)[0]
-            name = buf[pos + 4 : pos + 4 + size].decode("utf-8")
-            pos += 4 + size + (-size % 4)
+            name, pos = _name(buf, pos)
             ndim = i4(buf, pos)[0]
             ids = struct.unpack_from(f">{ndim}i", buf, pos + 4)
             pos += 4 + 4 * ndim
