@@ -311,3 +311,38 @@ def test_open_mfdataset_verifies_each_files_checksums(tmp_path):
     obs = xs.open_mfdataset(paths)
     with pytest.raises(xs.io.DatasetFileError, match=r"run2\.nc: variable 'exposure' fails its checksum"):
         obs["exposure"].values
+
+
+_THREAD_STRESS = """
+import sys
+from pathlib import Path
+
+import dask
+import xspec_ds as xs
+
+paths = [Path(p) for p in sys.argv[1:]]
+with dask.config.set(scheduler="threads", num_workers=4):
+    for _ in range(4):
+        obs = xs.open_mfdataset(paths, parallel=True, files_per_task=1)
+        xs.stack(obs).compute()
+print("stacked", len(paths))
+"""
+
+
+def test_open_mfdataset_netcdf4_tasks_in_threads_do_not_crash(tmp_path):
+    """Regression: dask tasks opening netCDF-4 (HDF5) files in several threads at once crashed the
+    interpreter (segmentation fault inside xarray's ``get_attrs``; HDF5 is not thread-safe). Before
+    the fix this script died in 4 of 4 runs; it runs in a subprocess so a crash fails one test."""
+    import subprocess
+    import sys
+
+    base = xs.SpectrumDataset.read(Path(xs.__file__).parent / "data" / "example_spectrum.nc")
+    paths = []
+    for i in range(40):
+        paths.append(tmp_path / f"h5_{i}.nc")
+        base.copy(name=f"obs{i}").write(paths[-1], engine="netcdf4")
+    script = tmp_path / "stress.py"
+    script.write_text(_THREAD_STRESS)
+    run = subprocess.run([sys.executable, str(script), *map(str, paths)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, f"exit {run.returncode}: {run.stderr[-2000:]}"
+    assert run.stdout.split() == ["stacked", "40"]

@@ -23,6 +23,7 @@ import xarray as xr
 
 from ..ops.stack import concat_meta_tables
 from . import DatasetFileError
+from .netcdf import open_eager
 
 __all__ = ["open_dataset", "open_mfdataset"]
 
@@ -346,7 +347,7 @@ def _file_meta(path, small_vars, big_spec, engine, edges_raw=None, known_headers
         checks = None if all(c is None for c in checks) else tuple(checks)
         layout = (size, header.size, zlib.crc32(buf[: header.size]), tuple(begins), dtypes, checks)
         return _decode_meta_attrs(dict(header.attrs), out), out, layout
-    with xr.open_dataset(path, engine=eng, decode_times=False, decode_timedelta=False, cache=False) as ds:
+    with open_eager(path, eng) as ds:
         attrs = dict(ds.attrs)
         for k in _EDGE_COORDS + tuple(small_vars):
             if k in ds.variables:
@@ -388,7 +389,7 @@ def _verify_checksum(path, name, check, values) -> None:
 
 
 def _read_xarray(path, engine, names):
-    with xr.open_dataset(path, engine=engine, decode_times=False, decode_timedelta=False, cache=False) as ds:
+    with open_eager(path, engine) as ds:
         return {k: np.asarray(ds[k].values) for k in names}
 
 

@@ -33,6 +33,7 @@ data are computed (`open_netcdf` wraps each dask array in a checking task).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import json
@@ -497,6 +498,37 @@ def verify_netcdf(ds: xr.Dataset, path, variables=None) -> xr.Dataset:
     return ds
 
 
+@contextlib.contextmanager
+def open_eager(path, engine: str, **kwargs):
+    """``xarray.open_dataset`` for reading values now, safe in dask worker threads.
+
+    The HDF5 and netCDF-C libraries are not thread-safe. xarray guards its lazy array reads with
+    its own locks, but not the attribute reads of ``open_dataset`` itself: two dask tasks opening
+    netCDF-4 files at once crashed the interpreter (segmentation fault in ``get_attrs``). Here the
+    whole open, read and close holds the lock xarray uses for that library (so it also excludes
+    xarray's lazy reads in other threads) and xarray is told not to take it again. Use it only for
+    values read inside the ``with`` block; a lazily opened Dataset must keep xarray's own locking.
+    netCDF-3 (``engine="scipy"``) needs no lock.
+
+    Yields
+    ------
+    xarray.Dataset
+        Opened with ``decode_times=False, decode_timedelta=False, cache=False`` and ``kwargs``.
+    """
+    from xarray.backends import locks
+
+    lock = {"netcdf4": locks.combine_locks([locks.NETCDFC_LOCK, locks.HDF5_LOCK]), "h5netcdf": locks.HDF5_LOCK}.get(
+        engine
+    )
+    opts = {"decode_times": False, "decode_timedelta": False, "cache": False, **kwargs}
+    if lock is None:
+        with xr.open_dataset(path, engine=engine, **opts) as ds:
+            yield ds
+        return
+    with lock, xr.open_dataset(path, engine=engine, lock=False, **opts) as ds:
+        yield ds
+
+
 def load_verified(path, name: str, engine: str | None = None) -> np.ndarray:
     """The values of one variable of a netCDF file, after checking the file's checksums and dtypes.
 
@@ -510,7 +542,7 @@ def load_verified(path, name: str, engine: str | None = None) -> np.ndarray:
     try:
         raw = read_nc3(path) if engine == "scipy" else None  # whole file in ~0.5 ms
         if raw is None:
-            with xr.open_dataset(path, engine=engine, decode_times=False, decode_timedelta=False, cache=False) as lazy:
+            with open_eager(path, engine) as lazy:
                 if name not in lazy.variables:
                     raise _error(f"{path}: no variable {name!r} (variables: {sorted(lazy.variables)})")
                 lazy.variables[name].load()
@@ -646,7 +678,7 @@ def read_netcdf(cls, filename, name: str | None = None, engine: str | None = Non
     engine = engine or file_engine(filename)
     ds = read_nc3(filename) if engine == "scipy" else None
     if ds is None:
-        with xr.open_dataset(filename, engine=engine, decode_times=False, decode_timedelta=False, cache=False) as raw:
+        with open_eager(filename, engine) as raw:
             ds = raw.load()
     ds = verify_netcdf(ds, filename)
     ds, models = decode_dataset(ds, filename)
