@@ -131,3 +131,50 @@ def test_value_and_grad_equals_separate(name):
     value, grad = rec.value_and_grad(mu_sig, data)
     np.testing.assert_array_equal(value, rec.value(mu_sig, data))
     np.testing.assert_array_equal(grad, rec.grad(mu_sig, data))
+
+
+def _chi2_data(rng, k, nr, name):
+    n = rng.poisson(20, (k, nr)).astype(float) + 1
+    data = {"counts": n}
+    if name == "chi2":
+        data["stat_err"] = rng.uniform(1, 5, (k, nr))
+    return data
+
+
+@pytest.mark.parametrize("kernel", ["dense", "banded", "sparse", "identity", "batched"])
+@pytest.mark.parametrize("name", ["cash", "wstat", "chi2datavar", "chi2gehrels", "chi2"])
+def test_stat_grad_fisher_equals_stat_grad_and_fisher(name, kernel):
+    """One fold of the value and Jacobian rows gives the statistic and gradient of `stat_grad`
+    (fold + adjoint) and the information of `fisher`, for every statistic record and every kind of
+    kernel (a banded and a sparse kernel as `forward.prepare_kernel` builds them for large matrices)."""
+    from xspec_ds import forward
+
+    rng = np.random.default_rng(7)
+    k, nt, nr = 3, 240, 200
+    flux, dflux, exposure, edisp, data, mask = _problem(rng, k, nt=nt, nr=nr, onoff=name == "wstat")
+    if name.startswith("chi2"):
+        data = _chi2_data(rng, k, nr, name)
+    if kernel == "banded":  # a Gaussian band: most of each row below 1e-12 of its sum
+        j, i = np.meshgrid(np.arange(nr), np.arange(nt) * nr / nt)
+        edisp = np.exp(-0.5 * ((j - i) / 3.0) ** 2) * 0.9 / (3.0 * np.sqrt(2 * np.pi))
+        edisp = forward.prepare_kernel(edisp)
+        assert isinstance(edisp, forward.BandedKernel)
+    elif kernel == "sparse":
+        edisp = np.where(rng.uniform(size=(nt, nr)) < 0.05, edisp, 0.0)
+        edisp = forward.prepare_kernel(edisp)
+        assert isinstance(edisp, forward.SparseKernel)
+    elif kernel == "identity":
+        edisp = None
+        flux, dflux, exposure = flux[..., :nr], dflux[..., :nr], exposure[..., :nr]
+    elif kernel == "batched":
+        edisp = edisp * rng.uniform(0.8, 1.0, (k, nt, 1))
+    # one model for all K spectra (a joint-fit group) and one model per spectrum
+    for f, df in ((flux[0], dflux[0]), (flux, dflux)):
+        stat, grad, info, w = likelihood.stat_grad_fisher(name, f, df, exposure, edisp, data, mask)
+        s0, g0, w0 = likelihood.stat_grad(name, f, df, exposure, edisp, data, mask)
+        i0 = likelihood.fisher(name, f, df, exposure, edisp, data, mask)
+        np.testing.assert_allclose(stat, s0, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(grad, g0, rtol=1e-9, atol=1e-9 * np.abs(g0).max())
+        np.testing.assert_allclose(info, i0, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(w, w0, rtol=1e-11, atol=1e-12 * np.abs(w0).max())
+        assert grad.shape == (k, 3) and info.shape == (k, 3, 3)

@@ -612,6 +612,45 @@ class SpectrumDataset:
             self._background_model_gradient(index, w, grad)
         return float(stat), grad
 
+    def _stat_value(self, cache: dict | None = None) -> float:
+        """The statistic of `_stat_gradient` without the gradient: one fold, no adjoint, no
+        model Jacobian (line searches and MINUIT's function calls)."""
+        if xrayfit.active(self):  # x-ray hook: grouped data (fitted on the group sums)
+            return xrayfit.grouped_view(self)._stat_value(cache)
+        record, data, grid, exposure, edisp, mask = self._likelihood_inputs(restrict=True)
+        flux, _, _ = self._model_fluxes(grid, {}, cache)
+        if flux is not None and exposure is None:
+            raise ValueError(f"dataset {self.name!r} has no exposure: cannot predict signal counts")
+        stat, _, _ = likelihood.stat_grad(record, flux, None, exposure, edisp, data, mask)
+        return float(stat)
+
+    def _stat_grad_fisher(self, params, cache: dict | None = None):
+        """`_stat_gradient` plus the expected information ``(P, P)`` of the statistic, from one
+        fold of the value and Jacobian rows (`xspec_ds.likelihood.stat_grad_fisher`), for Fisher
+        scoring in `xspec_ds.fit.Fit`.
+
+        Returns ``(stat, grad, info)``, or None where the information is not available (free
+        parameters of a background model, which act on the prediction directly).
+        """
+        if xrayfit.active(self):  # x-ray hook: grouped data (fitted on the group sums)
+            return xrayfit.grouped_view(self)._stat_grad_fisher(params, cache)
+        index = {id(p): k for k, p in enumerate(params)}
+        bkg_model = self.background_model
+        if bkg_model is not None and any(id(p) in index for p in bkg_model.parameters):
+            return None
+        record, data, grid, exposure, edisp, mask = self._likelihood_inputs(restrict=True)
+        flux, rows, dflux = self._model_fluxes(grid, index, cache)
+        n = len(params)
+        if flux is None or dflux is None:  # nothing of this dataset is free: a constant term
+            stat, _, _ = likelihood.stat_grad(record, flux, None, exposure, edisp, data, mask)
+            return float(stat), np.zeros(n), np.zeros((n, n))
+        if exposure is None:
+            raise ValueError(f"dataset {self.name!r} has no exposure: cannot predict signal counts")
+        stat, g, info, _ = likelihood.stat_grad_fisher(record, flux, dflux, exposure, edisp, data, mask)
+        scatter = np.zeros((len(rows), n))  # Jacobian row r -> parameter rows[r] (a parameter may repeat)
+        scatter[np.arange(len(rows)), rows] = 1.0
+        return float(stat), g @ scatter, scatter.T @ info @ scatter
+
     def _background_model_gradient(self, index: dict, w: np.ndarray, grad: np.ndarray) -> None:
         """Add ``sum_j w_j background_j d factor_j / d p`` for free background-model parameters
         (``w = d stat / d mu``; the background enters the prediction as ``mu_sig + background``)."""

@@ -29,7 +29,7 @@ import numpy as np
 from . import forward
 from .stats import Statistic, get_statistic
 
-__all__ = ["predict", "stat_array", "stat_sum", "stat_grad", "fisher", "masked_sum"]
+__all__ = ["predict", "stat_array", "stat_sum", "stat_grad", "stat_grad_fisher", "fisher", "masked_sum"]
 
 
 def predict(flux: np.ndarray, exposure: np.ndarray, edisp) -> np.ndarray:
@@ -133,3 +133,82 @@ def fisher(
     else:
         jac = forward.fold(mu_true, edisp)
     return np.matmul(jac * weight[..., None, :], np.swapaxes(jac, -1, -2))
+
+
+def _fold_rows(mu_true: np.ndarray, edisp) -> np.ndarray:
+    """Fold ``(..., R, Nt)`` rows: one kernel for all, or one per spectrum ``(..., Nt, Nr)``."""
+    if isinstance(edisp, np.ndarray) and edisp.ndim > 2:  # (..., R, Nt) @ (..., Nt, Nr)
+        return np.matmul(mu_true, edisp)
+    return forward.fold(mu_true, edisp)
+
+
+def stat_grad_fisher(
+    statistic: Statistic | str,
+    flux: np.ndarray,
+    dflux: np.ndarray,
+    exposure: np.ndarray,
+    edisp,
+    data,
+    mask=None,
+):
+    """Statistic, gradient and expected information from one fold of the value and Jacobian rows.
+
+    The rows ``[flux; dflux] * exposure`` (``1 + P`` of them) are folded together: a
+    `xspec_ds.forward.BandedKernel` reads each block of the matrix once for all rows, so one
+    evaluation costs about one pass over the matrix, against two for `stat_grad` (fold, then the
+    adjoint) plus one more for `fisher`. With ``J = d mu_sig / d theta`` (the folded Jacobian
+    rows) and ``w = dC / d mu_sig``, the gradient is ``J w`` and the expected information
+    ``J diag(W) J^T`` (``W`` the record's ``fisher`` weight): what Fisher scoring needs
+    (`xspec_ds.fit.fit`; Cash 1979 for the Poisson case).
+
+    Parameters
+    ----------
+    statistic, exposure, edisp, data, mask : as `stat_grad`.
+    flux : numpy.ndarray, shape ``(..., Nt)``
+    dflux : numpy.ndarray, shape ``(..., P, Nt)``
+
+    Returns
+    -------
+    stat : numpy.ndarray, shape ``(...)``
+    grad : numpy.ndarray, shape ``(..., P)``
+    info : numpy.ndarray, shape ``(..., P, P)``
+        Expected information ``J diag(W) J^T`` (zero weight outside ``mask``).
+    weights : numpy.ndarray, shape ``(..., Nr)``
+        ``d stat / d mu_sig``, zero outside ``mask``.
+
+    Examples
+    --------
+    Same statistic and gradient as `stat_grad` (identity dispersion, one parameter, the norm):
+
+    >>> import numpy as np
+    >>> flux, exposure = np.array([1.0, 2.0]), np.array([3.0, 3.0])
+    >>> data = {"counts": np.array([2.0, 7.0])}
+    >>> s, g, info, _ = stat_grad_fisher("cash", flux, flux[None], exposure, None, data)
+    >>> bool(np.allclose(g, stat_grad("cash", flux, flux[None], exposure, None, data)[1], rtol=1e-14, atol=0))
+    True
+    """
+    record = get_statistic(statistic)
+    flux = np.asarray(flux, dtype=np.float64)
+    dflux = np.asarray(dflux, dtype=np.float64)
+    lead = np.broadcast_shapes(flux.shape[:-1], dflux.shape[:-2])
+    rows = np.concatenate(
+        [
+            np.broadcast_to(flux[..., None, :], lead + (1, flux.shape[-1])),
+            np.broadcast_to(dflux, lead + dflux.shape[-2:]),
+        ],
+        axis=-2,
+    )
+    folded = _fold_rows(rows * np.asarray(exposure)[..., None, :], edisp)
+    mu_sig, jac = folded[..., 0, :], folded[..., 1:, :]
+    if record.value_and_grad is not None:
+        value, w = record.value_and_grad(mu_sig, data)
+    else:
+        value, w = record.value(mu_sig, data), record.grad(mu_sig, data)
+    stat = masked_sum(value, mask)
+    weight = record.fisher(mu_sig, data)
+    if mask is not None:
+        w = np.where(mask, w, 0.0)
+        weight = np.where(mask, weight, 0.0)
+    grad = np.matmul(jac, w[..., :, None])[..., 0]
+    info = np.matmul(jac * weight[..., None, :], np.swapaxes(jac, -1, -2))
+    return stat, grad, info, w

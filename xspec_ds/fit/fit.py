@@ -48,6 +48,7 @@ class _Objective:
         self.scales = np.array(scales)
         self.nfev = 0
         self._last = None  # (x, stat, grad) of the latest evaluation
+        self._last_value = None  # (x, stat) of the latest value-only evaluation
         self._joint = None
 
     def x0(self) -> np.ndarray:
@@ -83,8 +84,48 @@ class _Objective:
         self._last = (np.array(x, dtype=float, copy=True), stat, grad)
         return stat, grad.copy()
 
+    def fun_grad_fisher(self, x: np.ndarray):
+        """Statistic, gradient and expected information in scaled space, from one fold of the
+        value and Jacobian rows per dataset (`JointLikelihood.stat_grad_fisher`); None when a
+        dataset cannot give the information. Shares `fun_grad`'s cache of the latest point."""
+        self.set(x)
+        if self._joint is None:
+            self._joint = JointLikelihood(self.datasets)
+        out = self._joint.stat_grad_fisher(self.params)
+        if out is None:
+            return None
+        self.nfev += 1
+        stat, grad, info = out
+        if not np.isfinite(stat):
+            stat, grad, info = np.inf, np.zeros_like(x), np.zeros((x.size, x.size))
+        else:
+            grad, info = grad * self.scales, info * np.outer(self.scales, self.scales)
+        self._last = (np.array(x, dtype=float, copy=True), stat, grad)
+        return stat, grad.copy(), info
+
+    def supports_fisher(self) -> bool:
+        if self._joint is None:
+            self._joint = JointLikelihood(self.datasets)
+        return self._joint.supports_fisher(self.params)
+
     def fun(self, x: np.ndarray) -> float:
-        return self.fun_grad(x)[0]
+        """The statistic alone (one fold per dataset; the latest full evaluation if at ``x``)."""
+        last = self._last
+        if last is not None and np.array_equal(last[0], x):
+            self.set(x)
+            return last[1]
+        value = self._last_value
+        if value is not None and np.array_equal(value[0], x):
+            self.set(x)
+            return value[1]
+        self.set(x)
+        self.nfev += 1
+        if self._joint is None:
+            self._joint = JointLikelihood(self.datasets)
+        stat = self._joint.stat_value()
+        stat = stat if np.isfinite(stat) else np.inf
+        self._last_value = (np.array(x, dtype=float, copy=True), stat)
+        return stat
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         return self.fun_grad(x)[1]
@@ -404,17 +445,103 @@ class Fit:
 
 
 # backends -----------------------------------------------------------------------------------
+SCORING_MAX_ITER = 100
+"""Iterations of Fisher scoring before the fit falls back to L-BFGS-B."""
+SCORING_FTOL = 1e-10
+"""Fisher scoring stops when an accepted step lowers the statistic by less than this."""
+
+
+def _fisher_scoring(obj: _Objective, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, opts: dict):
+    """Fisher scoring in scaled parameter space, with a trust radius.
+
+    Each iteration solves ``I step = -g`` with ``I`` the expected information and ``g`` the
+    gradient of the statistic, both from one fold per dataset (`_Objective.fun_grad_fisher`):
+    the scoring step (Cash 1979 for Poisson data; the Gauss-Newton step of Sherpa's ``levmar``
+    for chi2). The step is shortened to a trust radius that grows after steps the quadratic
+    model predicted well and shrinks after poor or rejected ones (Moré 1978; Nocedal & Wright,
+    *Numerical Optimization*, ch. 4): far from the optimum a full scoring step can overshoot by
+    orders of magnitude. A step is taken when it lowers the statistic; steps are clipped to
+    the bounds. The scoring has converged when the predicted decrease ``-g.s - s.I.s / 2`` of
+    the next step is below ``scoring_ftol``.
+
+    ``opts``: ``scoring_max_iter`` (default: ``options["maxiter"]`` if given, else
+    `SCORING_MAX_ITER`), ``scoring_ftol`` (`SCORING_FTOL`).
+    Returns ``(x, converged, message)``; ``converged`` False sends the fit to L-BFGS-B from ``x``.
+    """
+    x = np.array(x0, dtype=float)
+    out = obj.fun_grad_fisher(x)
+    if out is None or not np.isfinite(out[0]):
+        return x, False, "Fisher scoring unavailable"
+    f, g, info = out
+    ftol = opts.get("scoring_ftol", SCORING_FTOL)
+    max_iter = opts.get("scoring_max_iter", opts.get("options", {}).get("maxiter", SCORING_MAX_ITER))
+    radius = max(1.0, 0.5 * float(np.linalg.norm(x)))  # scaled values are O(1): see _Objective
+    ridge = 0.0
+    for it in range(max_iter):
+        damp = np.diag(info).copy()
+        damp[~(damp > 0)] = 1.0
+        try:
+            step = np.linalg.solve(info + ridge * np.diag(damp), -g)
+        except np.linalg.LinAlgError:
+            step = np.full_like(x, np.nan)
+        if not np.all(np.isfinite(step)):  # singular information: regularise (Levenberg-Marquardt)
+            ridge = max(10.0 * ridge, 1e-9)
+            if ridge > 1e12:
+                return x, False, "Fisher scoring: singular information"
+            continue
+        if -(g @ step + 0.5 * step @ info @ step) < ftol:
+            return x, True, f"Fisher scoring converged ({it} iterations)"
+        length = float(np.linalg.norm(step))
+        if length > radius:
+            step = step * (radius / length)
+        xn = np.clip(x + step, lo, hi)
+        s = xn - x
+        length = float(np.linalg.norm(s))
+        if length == 0.0:
+            return x, False, "Fisher scoring: step stopped by the bounds"
+        predicted = -(g @ s + 0.5 * s @ info @ s)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a trial step may overshoot
+            fn, gn, infon = obj.fun_grad_fisher(xn)
+        if np.isfinite(fn) and fn <= f:
+            rho = (f - fn) / predicted if predicted > 0 else 1.0
+            if rho > 0.75 and length > 0.9 * radius:
+                radius *= 2.0
+            elif rho < 0.25:
+                radius = 0.5 * length
+            x, f, g, info = xn, fn, gn, infon
+            ridge = ridge / 10.0 if ridge > 1e-9 else 0.0
+        else:
+            radius = 0.25 * length
+            if radius < 1e-12 * (1.0 + float(np.linalg.norm(x))):
+                return x, False, "Fisher scoring: no step lowers the statistic"
+    return x, False, "Fisher scoring: iteration limit"
+
+
 def _scipy_optimize(obj: _Objective, x0: np.ndarray, opts: dict):
-    options = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9}
-    options.update(opts.get("options", {}))
-    res = scipy.optimize.minimize(obj.fun_grad, x0, jac=True, method="L-BFGS-B", bounds=obj.bounds(), options=options)
-    x = res.x
-    ok = bool(np.all(np.isfinite(x)))
-    msg = str(res.message)
-    # Newton polish: exact minimum (and a good Hessian for the covariance)
+    """Fisher scoring where every dataset gives its information (one fold per iteration), else
+    or when it fails L-BFGS-B with the analytic gradient; then Newton steps on the Hessian from
+    central differences of the gradient (exact minimum, and the Hessian for the covariance).
+    ``opts["method"]``: ``"auto"`` (default) or ``"lbfgsb"`` (skip the scoring)."""
     bounds = obj.bounds()
     lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
     hi = np.array([b[1] if b[1] is not None else np.inf for b in bounds])
+    method = opts.get("method", "auto")
+    if method not in ("auto", "lbfgsb"):
+        raise ValueError(f"unknown scipy fit method {method!r}; use 'auto' or 'lbfgsb'")
+    scored = False
+    if method == "auto" and obj.supports_fisher():
+        x, scored, msg = _fisher_scoring(obj, x0, lo, hi, opts)
+        if not scored and np.all(np.isfinite(x)) and np.isfinite(obj.fun(x)):
+            x0 = x  # L-BFGS-B goes on from the best point reached
+    if not scored:
+        options = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9}
+        options.update(opts.get("options", {}))
+        res = scipy.optimize.minimize(obj.fun_grad, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+        x, msg, success = res.x, str(res.message), bool(res.success)
+    else:
+        success = True
+    ok = bool(np.all(np.isfinite(x)))
+    # Newton polish: exact minimum (and a good Hessian for the covariance)
     f = obj.fun(x)
     hess = None
     for _ in range(opts.get("newton_steps", 4)):
@@ -438,7 +565,7 @@ def _scipy_optimize(obj: _Objective, x0: np.ndarray, opts: dict):
         hess = None  # no converged step: let the covariance compute its own at the final x
     if not ok:
         msg = "optimisation failed: " + msg
-    elif not res.success:
+    elif not success:
         # L-BFGS-B may stop on 'ABNORMAL' line searches at a true minimum; accept small gradients
         g = obj.grad(x)
         ok = bool(np.max(np.abs(g)) < 1e-3)

@@ -57,6 +57,28 @@ class _Group:
             np.add.at(grad, rows, g.sum(axis=0))
         return float(np.sum(stat)), grad
 
+    def stat_value(self, cache):
+        """The summed statistic alone (one fold, no adjoint)."""
+        flux, _, _ = self.first._model_fluxes(self.grid, {}, cache)
+        if flux is None:
+            flux = np.zeros(self.exposure.shape[-1])
+        stat, _, _ = likelihood.stat_grad(self.record, flux, None, self.exposure, self.edisp, self.data, self.mask)
+        return float(np.sum(stat))
+
+    def stat_grad_fisher(self, params, index, cache):
+        """`stat_gradient` plus the expected information, summed over the K spectra."""
+        flux, rows, dflux = self.first._model_fluxes(self.grid, index, cache)
+        n = len(params)
+        if flux is None or dflux is None:
+            stat, _ = self.stat_gradient(params, index, cache)
+            return stat, np.zeros(n), np.zeros((n, n))
+        stat, g, info, _ = likelihood.stat_grad_fisher(
+            self.record, flux, dflux, self.exposure, self.edisp, self.data, self.mask
+        )
+        scatter = np.zeros((len(rows), n))
+        scatter[np.arange(len(rows)), rows] = 1.0
+        return float(np.sum(stat)), g.sum(axis=0) @ scatter, scatter.T @ info.sum(axis=0) @ scatter
+
 
 def _group_key(d, inputs):
     """Hashable description of what must be equal for datasets to share a group, or None."""
@@ -119,3 +141,43 @@ class JointLikelihood:
             total += s
             grad += gr
         return total, grad
+
+    def stat_value(self) -> float:
+        """Sum of the statistic over all datasets, without the gradient."""
+        cache: dict | None = {} if len(self.groups) + len(self.singles) > 1 else None
+        total = 0.0
+        for g in self.groups:
+            total += g.stat_value(cache)
+        for d in self.singles:
+            method = getattr(d, "_stat_value", None)
+            total += method(cache=cache) if method is not None else d._stat_gradient([], cache=cache)[0]
+        return total
+
+    def stat_grad_fisher(self, params):
+        """Total statistic, gradient and expected information (``(P, P)``) for Fisher scoring,
+        or None if a dataset cannot give its information (`SpectrumDataset._stat_grad_fisher`)."""
+        index = {id(p): k for k, p in enumerate(params)}
+        cache: dict | None = {} if len(self.groups) + len(self.singles) > 1 else None
+        n = len(params)
+        total, grad, info = 0.0, np.zeros(n), np.zeros((n, n))
+        for g in self.groups:
+            s, gr, inf = g.stat_grad_fisher(params, index, cache)
+            total, grad, info = total + s, grad + gr, info + inf
+        for d in self.singles:
+            method = getattr(d, "_stat_grad_fisher", None)
+            out = None if method is None else method(params, cache=cache)
+            if out is None:
+                return None
+            total, grad, info = total + out[0], grad + out[1], info + out[2]
+        return total, grad, info
+
+    def supports_fisher(self, params) -> bool:
+        """Whether every dataset can give the expected information (`stat_grad_fisher`)."""
+        index = {id(p) for p in params}
+        for d in self.singles:
+            if not hasattr(d, "_stat_grad_fisher"):
+                return False
+            bkg = getattr(d, "background_model", None)
+            if bkg is not None and any(id(p) in index for p in bkg.parameters):
+                return False
+        return True
