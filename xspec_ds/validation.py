@@ -187,7 +187,13 @@ def _check_values(name: str, values: np.ndarray, dims: tuple, label: str, where,
     ``where(dims, index)`` describes a bin; ``offset`` shifts block-local indices (dask blocks)."""
     ok, words = VALUE_RULES[name]
     offset = np.zeros(values.ndim, int) if offset is None else np.asarray(offset)
-    bad = ~ok(values)
+    if ok is _finite_nonneg and values.size and values.dtype.kind == "f":
+        # two reductions without temporaries (a 6000 x 3000 kernel: ~2x faster than the masks);
+        # NaN makes min() NaN, so any bad value leads to the search below that names it
+        fine = bool(np.min(values) >= 0) and bool(np.max(values) < np.inf)
+    else:
+        fine = False
+    bad = np.zeros((), bool) if fine else ~ok(values)
     if bad.any():
         idx = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), values.shape)
         value = values[idx]
