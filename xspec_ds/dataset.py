@@ -19,7 +19,7 @@ from .axes import MapAxis, SpectrumGeom, axis_from_dataset, overlap_matrix
 from .containers import as_dataarray, build_dataset, table_from_text, validate_dataset
 from .gti import GTI
 from .models import FoVBackgroundModel, Models, SkyModel, make_name
-from .models.spectral import ENERGY_UNIT
+from .models.spectral import ENERGY_UNIT, linear_norm_parameter
 
 __all__ = ["SpectrumDataset", "SpectrumEvaluator", "get_random_state"]
 
@@ -588,20 +588,24 @@ class SpectrumDataset:
         dflux = None if not blocks else (blocks[0] if len(blocks) == 1 else np.concatenate(blocks))
         return flux, rows, dflux
 
-    def _stat_gradient(self, params, cache: dict | None = None) -> tuple[float, np.ndarray]:
+    def _stat_gradient(
+        self, params, cache: dict | None = None, fold_cache: dict | None = None
+    ) -> tuple[float, np.ndarray]:
         """Statistic and its gradient with respect to ``params`` (``Parameter`` objects).
 
         One call of `xspec_ds.likelihood.stat_grad` (K = 1, adjoint fold); parameters not used
-        by this dataset get 0. ``cache``: see `_model_fluxes`.
+        by this dataset get 0. ``cache``: see `_model_fluxes`; ``fold_cache``: see
+        `_signal_from_fold_cache` (the fold is skipped when only the norm changed).
         """
         if xrayfit.active(self):  # x-ray hook: grouped data (fitted on the group sums)
-            return xrayfit.stat_gradient(self, params, cache)
+            return xrayfit.grouped_view(self)._stat_gradient(params, cache, fold_cache)
         record, data, grid, exposure, edisp, mask = self._likelihood_inputs(restrict=True)
         index = {id(p): k for k, p in enumerate(params)}
         flux, rows, dflux = self._model_fluxes(grid, index, cache)
         if flux is not None and exposure is None:
             raise ValueError(f"dataset {self.name!r} has no exposure: cannot predict signal counts")
-        stat, g, w = likelihood.stat_grad(record, flux, dflux, exposure, edisp, data, mask)
+        mu_sig = self._signal_from_fold_cache(fold_cache, grid, exposure, edisp, lambda: flux)
+        stat, g, w = likelihood.stat_grad(record, flux, dflux, exposure, edisp, data, mask, mu_sig=mu_sig)
         grad = np.zeros(len(params))
         if g is not None:
             if len(set(rows)) == len(rows):
@@ -612,16 +616,57 @@ class SpectrumDataset:
             self._background_model_gradient(index, w, grad)
         return float(stat), grad
 
-    def _stat_value(self, cache: dict | None = None) -> float:
-        """The statistic of `_stat_gradient` without the gradient: one fold, no adjoint, no
-        model Jacobian (line searches and MINUIT's function calls)."""
-        if xrayfit.active(self):  # x-ray hook: grouped data (fitted on the group sums)
-            return xrayfit.grouped_view(self)._stat_value(cache)
-        record, data, grid, exposure, edisp, mask = self._likelihood_inputs(restrict=True)
-        flux, _, _ = self._model_fluxes(grid, {}, cache)
-        if flux is not None and exposure is None:
+    def _norm_split(self):
+        """``(norm, others)`` when the prediction is proportional to one parameter: one sky model
+        whose spectral model has one (`xspec_ds.models.spectral.linear_norm_parameter`). Else None."""
+        evaluators = self.evaluators
+        if len(evaluators) != 1:
+            return None
+        (ev,) = evaluators.values()
+        norm = linear_norm_parameter(ev.model.spectral_model)
+        if norm is None:
+            return None
+        return norm, [p for p in ev.model.parameters if p is not norm]
+
+    def _signal_from_fold_cache(self, fold_cache: dict | None, grid, exposure, edisp, flux_fn):
+        """Folded signal counts, reusing the last fold when only the norm parameter changed.
+
+        ``fold_cache`` (one dict per fit, `xspec_ds.fit.joint.JointLikelihood`; None: always
+        fold) holds, per dataset, the values of the other parameters, the norm and the folded
+        counts of the last fold. When only the norm changed the counts are rescaled by the ratio
+        of the norms instead of folded again (as Gammapy's ``MapEvaluator`` does): the same
+        numbers to ~1e-16 relative, since the prediction is linear in the norm. The cache lives
+        for one fit, so in-place edits of the arrays between fits are always seen.
+        ``flux_fn()`` gives the true-bin flux when a fold is needed.
+        """
+        split = self._norm_split() if fold_cache is not None else None
+        if split is not None:
+            norm, others = split
+            key = tuple(p.value for p in others)
+            hit = fold_cache.get(id(self))
+            if hit is not None and hit[0] == key and hit[1] != 0 and hit[3] is grid:
+                return hit[2] * (norm.value / hit[1])
+        flux = flux_fn()
+        if flux is None:
+            return None
+        if exposure is None:
             raise ValueError(f"dataset {self.name!r} has no exposure: cannot predict signal counts")
-        stat, _, _ = likelihood.stat_grad(record, flux, None, exposure, edisp, data, mask)
+        mu_sig = likelihood.predict(flux, exposure, edisp)
+        if split is not None:
+            fold_cache[id(self)] = (key, norm.value, mu_sig, grid)
+        return mu_sig
+
+    def _stat_value(self, cache: dict | None = None, fold_cache: dict | None = None) -> float:
+        """The statistic of `_stat_gradient` without the gradient: one fold (none when only the
+        norm changed, `_signal_from_fold_cache`), no adjoint, no model Jacobian (line searches and
+        MINUIT's function calls)."""
+        if xrayfit.active(self):  # x-ray hook: grouped data (fitted on the group sums)
+            return xrayfit.grouped_view(self)._stat_value(cache, fold_cache)
+        record, data, grid, exposure, edisp, mask = self._likelihood_inputs(restrict=True)
+        mu_sig = self._signal_from_fold_cache(
+            fold_cache, grid, exposure, edisp, lambda: self._model_fluxes(grid, {}, cache)[0]
+        )
+        stat, _, _ = likelihood.stat_grad(record, None, None, exposure, edisp, data, mask, mu_sig=mu_sig)
         return float(stat)
 
     def _stat_grad_fisher(self, params, cache: dict | None = None):

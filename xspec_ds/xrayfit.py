@@ -129,7 +129,3 @@ def stat_array(dataset) -> np.ndarray:
 
 def stat_sum(dataset) -> float:
     return grouped_view(dataset).stat_sum()
-
-
-def stat_gradient(dataset, params, cache=None) -> tuple[float, np.ndarray]:
-    return grouped_view(dataset)._stat_gradient(params, cache)

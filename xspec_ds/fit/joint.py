@@ -109,6 +109,9 @@ class JointLikelihood:
 
     def __init__(self, datasets):
         self.groups, self.singles = [], []
+        # per dataset: the last fold and the parameter values it was made with; when only the norm
+        # changed the fold is skipped (`SpectrumDataset._signal_from_fold_cache`). Lives for one fit.
+        self.fold_cache: dict = {}
         buckets: dict = {}
         for d in datasets:
             try:
@@ -137,7 +140,7 @@ class JointLikelihood:
             total += s
             grad += gr
         for d in self.singles:
-            s, gr = d._stat_gradient(params, cache=cache)
+            s, gr = d._stat_gradient(params, cache=cache, fold_cache=self.fold_cache)
             total += s
             grad += gr
         return total, grad
@@ -150,7 +153,10 @@ class JointLikelihood:
             total += g.stat_value(cache)
         for d in self.singles:
             method = getattr(d, "_stat_value", None)
-            total += method(cache=cache) if method is not None else d._stat_gradient([], cache=cache)[0]
+            if method is not None:
+                total += method(cache=cache, fold_cache=self.fold_cache)
+            else:
+                total += d._stat_gradient([], cache=cache)[0]
         return total
 
     def stat_grad_fisher(self, params):

@@ -962,3 +962,32 @@ class CompoundSpectralModel(SpectralModel):
 
     def __repr__(self):
         return f"CompoundSpectralModel({self.model1!r}, {self.model2!r}, {self.operator.__name__})"
+
+
+def linear_norm_parameter(model: SpectralModel):
+    """The parameter ``model``'s flux is proportional to, or None.
+
+    That is its one ``is_norm`` parameter (Gammapy's convention: a norm scales the flux
+    linearly), provided the model has exactly one and contains no sum or difference (in
+    ``PL + template`` the flux is not proportional to the power law's amplitude; products such as
+    an absorbed power law are). Used to skip the fold when only the norm changes.
+
+    Examples
+    --------
+    >>> pl = PowerLawSpectralModel()
+    >>> linear_norm_parameter(pl) is pl.amplitude
+    True
+    >>> linear_norm_parameter(pl + ConstantSpectralModel()) is None
+    True
+    """
+
+    def has_sum(m) -> bool:
+        if isinstance(m, CompoundSpectralModel):
+            return m.operator is not operator.mul or has_sum(m.model1) or has_sum(m.model2)
+        inner = getattr(m, "_model", None)  # ScaleSpectralModel
+        return has_sum(inner) if isinstance(inner, SpectralModel) else False
+
+    norms = [p for p in model.parameters if p.is_norm]
+    if len(norms) != 1 or has_sum(model):
+        return None
+    return norms[0]
