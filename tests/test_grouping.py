@@ -143,6 +143,11 @@ def test_group_counts_bad_n():
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture
 def onoff():
+    return synthetic_onoff()
+
+
+def synthetic_onoff():
+    """24 reco x 40 true bins, random sparse kernel, on/off Poisson counts, a power law."""
     rng = np.random.default_rng(3)
     e_reco = xs.MapAxis.from_energy_bounds("0.3 keV", "10 keV", 24, unit="keV")
     e_true = xs.MapAxis.from_energy_bounds("0.2 keV", "12 keV", 40, unit="keV", name="energy_true")

@@ -9,6 +9,7 @@ import xspec_ds as xs
 from xspec_ds import grouping
 
 from ..conftest import build_arrays
+from ..test_grouping import synthetic_onoff
 from .test_fit import TRUE_AMP, make_fit_dataset, start_off
 
 LBFGSB = {"method": "lbfgsb"}
@@ -115,27 +116,13 @@ def test_scoring_on_a_banded_kernel_uses_fewer_evaluations():
 
 def test_scoring_on_grouped_xray_spectrum():
     """Grouped on-off data are fitted on the group sums (`xrayfit` hook) by scoring too."""
-    rng = np.random.default_rng(3)
 
     def make():
-        e_reco = xs.MapAxis.from_energy_bounds("0.3 keV", "10 keV", 24, unit="keV")
-        e_true = xs.MapAxis.from_energy_bounds("0.2 keV", "12 keV", 40, unit="keV", name="energy_true")
-        ds = xs.SpectrumDatasetOnOff.create(e_reco, e_true, name="syn")
-        r = np.random.default_rng(3)
-        ds.exposure = r.uniform(100, 300, 40) * u.Unit("cm2 s") * 1e3
-        m = r.uniform(0, 1, (40, 24)) * (r.uniform(0, 1, (40, 24)) > 0.5)
-        ds.edisp = m / np.maximum(m.sum(axis=1, keepdims=True), 1e-9) * 0.95
-        ds.counts = r.poisson(30, 24).astype(float)
-        ds.counts_off = r.poisson(40, 24).astype(float)
-        ds.acceptance = np.ones(24)
-        ds.acceptance_off = np.full(24, 4.0)
-        ds.mask_safe = np.ones(24, bool)
+        ds = synthetic_onoff()
         grouping.set_grouping(ds.data, np.array([1, -1, -1, 1, -1, 1, 1, -1, -1, -1] + [1, -1] * 7))
         ds.reset_data_cache()
-        ds.models = xs.PowerLawSpectralModel(index=2, amplitude="1e-3 cm-2 s-1 keV-1", reference="1 keV")
         return ds
 
-    assert rng is not None
     _assert_same_fit(*_fit_both(make))
 
 
