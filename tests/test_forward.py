@@ -325,3 +325,30 @@ def test_prepare_kernel_thresholds_are_inclusive():
 def test_npred_total_error_message():
     with pytest.raises(ValueError, match=r"^nothing to predict: the dataset has neither models nor background$"):
         forward.npred_total(None, None)
+
+
+@pytest.mark.parametrize("kind", ["sparse", "banded"])
+def test_derived_kernels_notice_any_in_place_edit(kind):
+    """`is_current` (one product with fixed weights) is False after an edit of any one element,
+    also one that swaps two values of a row (same row sum), and True again after a rebuild."""
+    from xspec_ds import forward
+
+    rng = np.random.default_rng(5)
+    nt, nr = 300, 200
+    if kind == "sparse":
+        m = rng.uniform(size=(nt, nr)) * (rng.uniform(size=(nt, nr)) < 0.05)
+    else:
+        i = np.arange(nt)[:, None] * nr / nt
+        m = np.exp(-0.5 * ((np.arange(nr)[None, :] - i) / 3.0) ** 2)
+    m = 0.9 * m / np.maximum(m.sum(axis=1, keepdims=True), 1e-300)
+    kernel = forward.prepare_kernel(m)
+    assert type(kernel).__name__ == {"sparse": "SparseKernel", "banded": "BandedKernel"}[kind]
+    assert kernel.is_current()
+    j0, j1 = np.flatnonzero(m[7])[:2]
+    m[7, j0], m[7, j1] = m[7, j1], m[7, j0]  # a swap inside one row: the row sum is unchanged
+    assert not kernel.is_current()
+    m[7, j0], m[7, j1] = m[7, j1], m[7, j0]
+    assert kernel.is_current()
+    m[150, 0] += 1e-9  # one element, far from everything
+    assert not kernel.is_current()
+    assert forward.prepare_kernel(m).is_current()

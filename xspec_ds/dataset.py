@@ -256,6 +256,17 @@ class SpectrumDataset:
             cache = self._cache = _HotArrays(self._data, keys)
         return cache
 
+    def _refresh_kernels(self) -> None:
+        """Drop the cached arrays if the dispersion matrix was edited in place since its sparse
+        copy or its bands were made (`xspec_ds.forward.kernel_fingerprint`: one matrix-vector
+        product). Called where a fit or an estimator starts, so in-place edits between fits are
+        always seen; between direct `npred` / `stat_sum` calls, edits far out in a banded kernel's
+        tails or anywhere in a sparse one need `reset_data_cache`."""
+        hot = self._cache
+        kernel = None if hot is None else hot.edisp
+        if isinstance(kernel, forward.SparseKernel | forward.BandedKernel) and not kernel.is_current():
+            self.reset_data_cache()
+
     def reset_data_cache(self) -> None:
         """Drop cached arrays and evaluators (they are rebuilt on next use)."""
         self._cache = None

@@ -23,6 +23,7 @@ from .models.quadrature import QuadratureNodes, quadrature_nodes
 __all__ = [
     "SparseKernel",
     "BandedKernel",
+    "kernel_fingerprint",
     "row_bands",
     "prepare_kernel",
     "fold",
@@ -58,6 +59,18 @@ BAND_BLOCK_ROWS = 64
 """True-energy rows per block of a banded kernel (one BLAS product per block)."""
 
 
+def kernel_fingerprint(matrix: np.ndarray) -> np.ndarray:
+    """Per row, the sum of the row weighted by fixed irregular weights in [0.5, 1.5].
+
+    A change of any element changes its row's value (unless several changes in one row cancel
+    exactly), so a derived kernel (a sparse copy, bands) can tell whether the matrix it was built
+    from was edited in place since: one matrix-vector product.
+    """
+    n_reco = matrix.shape[-1]
+    weights = 1.0 + 0.5 * np.sin(np.arange(1, n_reco + 1) * 0.7548776662466927)  # irregular, never zero
+    return matrix @ weights
+
+
 class SparseKernel:
     """A dispersion matrix kept as the CSR matrix of its transpose, for fast folding.
 
@@ -66,11 +79,17 @@ class SparseKernel:
     fraction of the cost.
     """
 
-    __slots__ = ("transposed", "shape")
+    __slots__ = ("transposed", "shape", "source", "fingerprint")
 
     def __init__(self, matrix: np.ndarray):
         self.transposed = scipy.sparse.csr_matrix(matrix.T)
         self.shape = matrix.shape
+        self.source = matrix  # the dense array it was copied from (a view: no extra memory)
+        self.fingerprint = kernel_fingerprint(matrix)
+
+    def is_current(self) -> bool:
+        """False if ``source`` was edited in place since the copy (`kernel_fingerprint`)."""
+        return bool(np.array_equal(kernel_fingerprint(self.source), self.fingerprint))
 
     @property
     def ndim(self) -> int:
@@ -142,7 +161,19 @@ class BandedKernel:
     ``ds.edisp``), as for any other derived cache.
     """
 
-    __slots__ = ("matrix", "shape", "rtol", "lo", "hi", "blocks", "_probe", "_probe_flat", "_limit", "work")
+    __slots__ = (
+        "matrix",
+        "shape",
+        "rtol",
+        "lo",
+        "hi",
+        "blocks",
+        "_probe",
+        "_probe_flat",
+        "_limit",
+        "work",
+        "fingerprint",
+    )
 
     def __init__(self, matrix: np.ndarray, rtol: float = TAIL_RTOL, block_rows: int = BAND_BLOCK_ROWS):
         self.matrix = matrix  # the original array (a view: in-place edits inside the bands are seen)
@@ -150,8 +181,15 @@ class BandedKernel:
         self.rtol = rtol
         self._build(block_rows)
 
+    def is_current(self) -> bool:
+        """False if the matrix was edited in place since the bands were found (`kernel_fingerprint`);
+        edits inside the bands are read at every fold, but an edit far out in a tail is seen only
+        here."""
+        return bool(np.array_equal(kernel_fingerprint(self.matrix), self.fingerprint))
+
     def _build(self, block_rows: int = BAND_BLOCK_ROWS) -> None:
         m = self.matrix
+        self.fingerprint = kernel_fingerprint(m)
         total = m.sum(axis=1)
         lo, hi = row_bands(m, self.rtol, total)
         n_true, n_reco = m.shape

@@ -355,6 +355,7 @@ class FluxPointsEstimator:
             raise ValueError("no datasets given")
         for d in datasets:  # the value rules of xspec_ds.validation (bins without data are allowed)
             validate(d, fit_bins=False)
+            getattr(d, "_refresh_kernels", lambda: None)()  # in-place edits of a sparse or banded kernel
         source = resolve_source(datasets, self.source)
         group, emin, emax = self._groups(datasets)
         n_rows = emin.size

@@ -356,6 +356,7 @@ class LightCurveEstimator(FluxPointsEstimator):
                 raise ValueError("no datasets given")
             for d in datasets:
                 validate(d, fit_bins=False)
+                getattr(d, "_refresh_kernels", lambda: None)()  # in-place edits of a sparse or banded kernel
             source = resolve_source(datasets, self.source)
             info = _list_arrays(datasets, source)
         arrays, names, times = info["arrays"], info["names"], info["times"]
