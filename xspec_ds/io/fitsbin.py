@@ -344,6 +344,8 @@ class TableData:
 
 def _decode_column(buf, start: int, nrows: int, rowlen: int, offset: int, code: str, repeat: int, h: Header, i: int):
     """Values of one fixed-width column (FITS 4.0, section 7.3.3), as astropy gives them."""
+    if nrows == 0:  # numpy refuses a zero-size view at the end of the buffer
+        buf, start, offset, rowlen = bytes(rowlen or 1), 0, 0, rowlen or 1
     if code == "A":
         if f"TDIM{i}" in h:
             raise UnsupportedError("TDIM on a string column")
@@ -431,8 +433,11 @@ def _read_table(buf, h: Header, start: int, where: str, error):
             width = 8
             if offset + width > rowlen:
                 raise UnsupportedError("columns wider than NAXIS1")
-            desc = np.ndarray((nrows, 2), dtype=">i4", buffer=buf, offset=start + offset, strides=(rowlen, 4))
-            desc = desc.astype(np.int64)
+            if nrows:
+                desc = np.ndarray((nrows, 2), dtype=">i4", buffer=buf, offset=start + offset, strides=(rowlen, 4))
+                desc = desc.astype(np.int64)
+            else:
+                desc = np.zeros((0, 2), np.int64)
             counts, offsets = desc[:, 0], desc[:, 1]
             code = m.group(2)
             dtype = np.dtype(_TYPES[code])
@@ -443,7 +448,7 @@ def _read_table(buf, h: Header, start: int, where: str, error):
                     f"{where}, column {name}: variable-length array of row {bad} lies outside the heap "
                     "(truncated or corrupt)"
                 )
-            heap = np.frombuffer(buf, dtype=np.uint8, count=heap_size, offset=start + theap)
+            heap = np.frombuffer(buf, dtype=np.uint8, count=heap_size, offset=start + theap) if heap_size else np.zeros(0, np.uint8)
             col = VarColumn(heap, counts, offsets, dtype, code == "L")
             if code == "L" and nrows and int(counts.sum()) and np.any(col.take(counts).view(np.uint8) == 0):
                 raise UnsupportedError("logical column with NUL cells")
@@ -663,7 +668,8 @@ def read_fits(path, error=FitsDamageError, raw: bytes | None = None) -> FitsFile
 def open_fits_fast(path, error=DatasetFileError):
     """Open a FITS file with `read_fits`, else (`UnsupportedError`) with astropy's `open_fits`.
 
-    A file `read_fits` finds damaged is opened with `xspec_ds.io.fits.open_fits` too, whose
+    Any other failure of `read_fits` (a layout it does not expect) also goes to astropy. A file
+    `read_fits` finds damaged is opened with `xspec_ds.io.fits.open_fits` too, whose
     error (the established message for that damage) is raised; if astropy reads it, the
     damage found here is raised as ``error``. Either way a damaged file is refused.
 
@@ -676,9 +682,11 @@ def open_fits_fast(path, error=DatasetFileError):
 
     try:
         return read_fits(path, error=FitsDamageError)
-    except UnsupportedError:
-        return open_fits(path, error=error)
     except FitsDamageError as exc:
         message = str(exc)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception:  # UnsupportedError, or anything odd enough to trip this reader: astropy decides
+        return open_fits(path, error=error)
     open_fits(path, error=error).close()  # raises for the damage astropy sees
     raise error(message)
