@@ -53,6 +53,7 @@ __all__ = [
     "HDU",
     "FitsFile",
     "read_fits",
+    "read_primary_header",
     "open_fits_fast",
 ]
 
@@ -663,6 +664,28 @@ def read_fits(path, error=FitsDamageError, raw: bytes | None = None) -> FitsFile
     if nextend is not None and (not isinstance(nextend, int) or nextend != len(hdus) - 1):
         raise error(f"{path}: primary NEXTEND = {nextend!r} but the file has {len(hdus) - 1} extensions (truncated?)")
     return f
+
+
+def read_primary_header(path) -> Header:
+    """The primary header only (reads its blocks, not the rest of the file); astropy's
+    `~astropy.io.fits.getheader` for what `parse_header` does not decode (and ``.gz`` files)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            text = ""
+            while True:
+                block = f.read(BLOCK)
+                if len(block) < BLOCK or (not text and block[:9] != b"SIMPLE  ="):
+                    raise UnsupportedError("not a plain FITS file, or a truncated header")
+                text += block.decode("ascii")
+                try:
+                    return parse_header(text)[0]
+                except EOFError:
+                    continue
+    except (UnsupportedError, UnicodeDecodeError):
+        from astropy.io import fits
+
+        return fits.getheader(path, 0)
 
 
 def open_fits_fast(path, error=DatasetFileError):

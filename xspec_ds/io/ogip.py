@@ -769,7 +769,9 @@ def _check_write_ids(pha_path: Path, pha_id: str | None, linked: dict, known: di
             other = known[key]
         else:
             try:
-                other = fits.getheader(path, 0).get(WRITE_ID_KEY)
+                from .fitsbin import read_primary_header
+
+                other = read_primary_header(path).get(WRITE_ID_KEY)
             except Exception as exc:  # the file was read a moment ago: replaced or damaged since
                 raise OGIPError(f"{path}: cannot read its primary header: {exc}") from exc
         if other is not None and other != pha_id:
