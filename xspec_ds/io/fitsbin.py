@@ -81,12 +81,6 @@ class FitsDamageError(DatasetFileError):
     """A truncated or corrupt FITS file (default error class of `read_fits`)."""
 
 
-def _undefined():
-    from astropy.io.fits.card import UNDEFINED
-
-    return UNDEFINED
-
-
 # --------------------------------------------------------------------------------------------
 # headers
 # --------------------------------------------------------------------------------------------
@@ -94,7 +88,7 @@ class Header(dict):
     """Header keywords -> values, looked up case-insensitively (as `astropy.io.fits.Header`).
 
     Values are Python ``bool``, ``int``, ``float``, ``str`` (trailing blanks removed, ``CONTINUE``
-    cards joined) or astropy's ``UNDEFINED`` for a card without a value. A repeated keyword keeps
+    cards joined) or None for a card without a value. A repeated keyword keeps
     its first value (as ``header[key]`` in astropy). ``COMMENT`` and ``HISTORY`` map to the list of
     their texts.
     """
@@ -156,7 +150,7 @@ def _parse_value(field: str):
     if tok == "F":
         return False, False
     if tok == "":
-        return _undefined(), False
+        return None, False  # a card without a value: None, as ``astropy.io.fits.Header[key]``
     if _INT.match(tok):
         return int(tok), False
     if _FLOAT.match(tok):
@@ -306,12 +300,16 @@ class VarColumn:
 
     def take(self, lengths: np.ndarray) -> np.ndarray:
         """The first ``min(lengths[i], counts[i])`` values of every row ``i``, concatenated."""
+        return self._decode(self._gather(lengths))
+
+    def _gather(self, lengths: np.ndarray) -> np.ndarray:
+        """`take` before decoding: the values as stored (big-endian, logical as bytes)."""
         n = np.minimum(np.asarray(lengths, dtype=np.int64), self.counts)
         n = np.maximum(n, 0)
         size = self._dtype.itemsize
         total = int(n.sum())
         if total == 0:
-            return np.zeros(0, self.dtype)
+            return np.zeros(0, self._dtype)
         first = np.cumsum(n) - n  # index of each row's first value in the output
         element = np.arange(total) - np.repeat(first, n)
         start = np.repeat(self.offsets, n) + element * size
@@ -319,7 +317,7 @@ class VarColumn:
             raw = self._heap[start]
         else:
             raw = self._heap[start[:, None] + np.arange(size)].reshape(total * size)
-        return self._decode(raw.view(self._dtype))
+        return raw.view(self._dtype)
 
 
 class TableData:
@@ -449,9 +447,11 @@ def _read_table(buf, h: Header, start: int, where: str, error):
                     f"{where}, column {name}: variable-length array of row {bad} lies outside the heap "
                     "(truncated or corrupt)"
                 )
-            heap = np.frombuffer(buf, dtype=np.uint8, count=heap_size, offset=start + theap) if heap_size else np.zeros(0, np.uint8)
+            heap = np.zeros(0, np.uint8)
+            if heap_size:
+                heap = np.frombuffer(buf, dtype=np.uint8, count=heap_size, offset=start + theap)
             col = VarColumn(heap, counts, offsets, dtype, code == "L")
-            if code == "L" and nrows and int(counts.sum()) and np.any(col.take(counts).view(np.uint8) == 0):
+            if code == "L" and nrows and int(counts.sum()) and np.any(col._gather(counts) == 0):
                 raise UnsupportedError("logical column with NUL cells")
             values.append(col)
         columns.append(Column(name, tform, unit, i))
