@@ -197,7 +197,7 @@ def parse_header(text: str) -> tuple[Header, int]:
                 joined = "".join(p.rstrip(" ")[:-1] if p.rstrip(" ").endswith("&") else p.rstrip(" ") for p in parts)
             else:
                 joined = parts[0]
-            if continued not in header:
+            if not dict.__contains__(header, continued):  # keys are upper case here
                 header[continued] = joined.replace("''", "'").rstrip(" ")
             continued, parts = None, []
         if key == "END":
@@ -214,7 +214,7 @@ def parse_header(text: str) -> tuple[Header, int]:
         value, is_string = _parse_value(card[10:])
         if is_string:
             continued, parts = key, [value]
-        elif key not in header:
+        elif not dict.__contains__(header, key):
             header[key] = value
     raise EOFError
 

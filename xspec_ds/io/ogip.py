@@ -27,9 +27,12 @@ the background ``BACKSCAL`` times the background-to-source ``EXPOSURE`` and ``AR
 ``mask_safe`` = ``QUALITY == 0`` and, when the PHA header has Gammapy's ``LO_THRES`` /
 ``HI_THRES`` keywords (TeV), the reco bins inside them.
 
-Integrity: every file is opened with `xspec_ds.io.fits.open_fits` (``CHECKSUM``/``DATASUM``
-verified, truncated files refused) and any failure while reading it is an `OGIPError` naming the
-file. `write_ogip` writes the same ``WRITEID`` (a UUID) in the primary header of the PHA and of
+Reading: every file is read once, with the lean binary-table reader
+`xspec_ds.io.fitsbin.open_fits_fast` (astropy's `xspec_ds.io.fits.open_fits` for what it does
+not decode); `xspec_ds.io.read_dataset` hands the PHA it opened to `read_pha` (``opened=``).
+
+Integrity: ``CHECKSUM``/``DATASUM`` are verified and truncated files refused (the same rules in
+both readers), and any failure while reading a file is an `OGIPError` naming the file. `write_ogip` writes the same ``WRITEID`` (a UUID) in the primary header of the PHA and of
 each file it links; `read_pha` refuses a set whose linked files carry a different ``WRITEID``
 than the PHA (parts of different writes: a write killed half-way, or a reader racing a writer).
 Files without ``WRITEID`` (other software) are read as before.
