@@ -416,3 +416,21 @@ def test_primary_header_only(tmp_path, ogip_set):
     gz = tmp_path / "a.fits.gz"
     gz.write_bytes(gzip.compress(ogip_set["arf"].read_bytes()))  # astropy reads it
     assert fitsbin.read_primary_header(gz)["WRITEID"] == h["WRITEID"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    text=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=200),
+    integer=st.integers(-(2**63), 2**63 - 1),
+    number=st.floats(allow_nan=False, allow_infinity=False),
+    flag=st.booleans(),
+)
+def test_random_header_values_equal_astropy(tmp_path_factory, text, integer, number, flag):
+    """Strings of any printable characters (quotes, ``&``, long ones written with CONTINUE cards),
+    integers, floats and logicals read as astropy reads them."""
+    cards = [("STR", text), ("STR2", text[::-1]), ("INT", integer), ("FLT", number), ("FLAG", flag)]
+    path = _write(tmp_path_factory.mktemp("hdr") / "h.fits", [fits.Column("X", "D", array=np.zeros(1))], cards)
+    h = assert_same_as_astropy(path)["T"].header
+    assert h["STR"] == text.rstrip(" ") and h["INT"] == integer and h["FLAG"] is flag
+    # (FLT: astropy writes 20 characters at most, so the value read may differ from `number`;
+    # it equals astropy's reading, checked above)
