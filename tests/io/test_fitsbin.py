@@ -18,6 +18,7 @@ from xspec_ds.io import DatasetFileError, fitsbin
 from xspec_ds.io.fitsbin import FitsDamageError, UnsupportedError, VarColumn, open_fits_fast, read_fits
 
 from .._requirements import MISSING_SHARED, shared_available, shared_data, shared_root
+from ._datasets import dataset_params, random_dataset
 
 _COMMENTARY = ("COMMENT", "HISTORY", "")
 
@@ -39,9 +40,9 @@ def _where(path: Path) -> str:
     return str(path.relative_to(shared_root())) if shared_available() else str(path)
 
 
-def assert_same_as_astropy(path) -> fitsbin.FitsFile:
+def assert_same_as_astropy(path, skip_keys=()) -> fitsbin.FitsFile:
     """Every HDU's name, header values (and types), column names, units, values and dtypes
-    (after byte order) equal astropy's."""
+    (after byte order) equal astropy's (header keywords ``skip_keys`` excepted)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # checksum warnings of other software's files
         ours = read_fits(path)
@@ -52,7 +53,7 @@ def assert_same_as_astropy(path) -> fitsbin.FitsFile:
             assert b.name == a.name
             keys = {k for k in a.header.keys() if k not in _COMMENTARY}
             assert keys == {k for k in b.header.keys() if k not in _COMMENTARY}, a.name
-            for k in keys:
+            for k in keys - set(skip_keys):
                 va, vb = a.header[k], b.header[k]
                 assert type(vb) is type(va) and vb == va, (a.name, k, va, vb)
             if isinstance(a, fits.BinTableHDU):
@@ -128,12 +129,28 @@ def test_ogip_sets_identical_through_astropy(pha, kw, monkeypatch):
         kw = {**kw, "rmf": pha.with_suffix(".rsp")}
     fast = _read_quiet(pha, kw)
 
-    def unsupported(*args, **kwargs):
-        raise UnsupportedError("forced fallback")
-
-    monkeypatch.setattr(fitsbin, "read_fits", unsupported)
+    monkeypatch.setattr(fitsbin, "read_fits", _forced_fallback)
     ref = _read_quiet(pha, kw)
     xr.testing.assert_identical(fast.data, ref.data)
+
+
+@settings(max_examples=15, deadline=None)
+@given(params=dataset_params())
+def test_gammapy_layout_identical_through_astropy(tmp_path_factory, params):
+    """`xs.SpectrumDataset.read` of Gammapy's FITS layout (from_hdulist on the lean reader's HDUs)
+    gives the same Dataset as through astropy (files with a META_TABLE always go through astropy)."""
+    path = tmp_path_factory.mktemp("gl") / "ds.fits"
+    random_dataset(**params).write(path)
+    fast = xs.SpectrumDataset.read(path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fitsbin, "read_fits", _forced_fallback)
+        ref = xs.SpectrumDataset.read(path)
+    xr.testing.assert_identical(fast.data, ref.data)
+    assert fast.data["counts"].dtype == ref.data["counts"].dtype
+
+
+def _forced_fallback(*args, **kwargs):
+    raise UnsupportedError("forced fallback to astropy")
 
 
 def test_read_dataset_reads_the_pha_once(monkeypatch):
@@ -430,7 +447,12 @@ def test_random_header_values_equal_astropy(tmp_path_factory, text, integer, num
     integers, floats and logicals read as astropy reads them."""
     cards = [("STR", text), ("STR2", text[::-1]), ("INT", integer), ("FLT", number), ("FLAG", flag)]
     path = _write(tmp_path_factory.mktemp("hdr") / "h.fits", [fits.Column("X", "D", array=np.zeros(1))], cards)
-    h = assert_same_as_astropy(path)["T"].header
-    assert h["STR"] == text.rstrip(" ") and h["INT"] == integer and h["FLAG"] is flag
+    # astropy 7 misreads a string in which a quote is followed by "/", after blanks or not (its
+    # regex ends the string at the second quote of the '' escape: "'/" is read as "'"); the FITS
+    # standard's value is the text written, which this reader returns
+    misread = any(q in t for t in (text, text[::-1]) for q in ("'/", "' "))
+    h = assert_same_as_astropy(path, skip_keys=("STR", "STR2") if misread else ())["T"].header
+    assert h["STR"] == text.rstrip(" ") and h["STR2"] == text[::-1].rstrip(" ")
+    assert h["INT"] == integer and h["FLAG"] is flag
     # (FLT: astropy writes 20 characters at most, so the value read may differ from `number`;
     # it equals astropy's reading, checked above)

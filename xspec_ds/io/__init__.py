@@ -130,10 +130,10 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
     from .fitsbin import FitsFile, open_fits_fast
 
     hdulist = open_fits_fast(path)  # lean reader (astropy for what it does not decode)
-    if isinstance(hdulist, FitsFile) and _fits_kind(hdulist) == "gammapy":  # from_hdulist wants astropy's HDUs
+    if isinstance(hdulist, FitsFile) and "META_TABLE" in hdulist and _fits_kind(hdulist) == "gammapy":
         from .fits import open_fits
 
-        hdulist = open_fits(path)
+        hdulist = open_fits(path)  # the meta table is read by astropy.table
     with hdulist:
         kind = _fits_kind(hdulist)
         if kind == "ogip":

@@ -30,6 +30,11 @@ compression, scaled images, ``X``/``C``/``M``/``Q`` columns, string or scaled va
 columns, ``HIERARCH`` and non-standard cards (lower-case keywords, free-format values, complex
 numbers, cards astropy would fix or warn about), logical cells holding NUL. ``.gz`` files are
 decompressed first (as astropy does).
+
+One known difference: a string value in which an escaped quote is followed by ``/`` (after
+blanks or not: ``'a''/b'``, ``'it'' / x'``) is read here as the standard defines it (``a'/b``,
+``it' / x``); astropy 7 ends the string at the escape and reads the rest as a comment (``a'``,
+``it'``).
 """
 
 from __future__ import annotations
