@@ -290,13 +290,15 @@ def test_header_values_continue_and_escapes(tmp_path):
         ("UNDEF", 0),
         ("DUP", 1),
         ("DUPB", 0),
+        ("ESCSLASH", "it' / x"),
     ]
     path = _write(tmp_path / "h.fits", [fits.Column("X", "D", array=np.zeros(2))], cards)
     _patch_card(path, "DEXP", "DEXP    =             1.5D+03 / a Fortran exponent")
     _patch_card(path, "UNDEF", "UNDEF   =                      / no value")
     _patch_card(path, "DUPB", "DUP     =                    2 / a repeated keyword: the first wins")
-    f = assert_same_as_astropy(path)
+    f = assert_same_as_astropy(path, skip_keys=("ESCSLASH",))
     h = f["T"].header
+    assert h["ESCSLASH"] == "it' / x"  # the FITS standard's value (astropy 7 reads "it'")
     assert h["LONGSTR"] == long and h["QUOTE"] == "it's ''twice''" and h["EMPTY"] == ""
     assert h["DEXP"] == 1500.0 and h["BIGINT"] == 2**62 and h["DUP"] == 1
     assert h["dexp"] == 1500.0 and "intv" in h and h.get("missing", 7) == 7
