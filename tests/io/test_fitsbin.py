@@ -303,6 +303,11 @@ def test_header_values_continue_and_escapes(tmp_path):
     assert h["DEXP"] == 1500.0 and h["BIGINT"] == 2**62 and h["DUP"] == 1
     assert h["dexp"] == 1500.0 and "intv" in h and h.get("missing", 7) == 7
     assert "UNDEF" in h and h["UNDEF"] is None
+    copy = h.copy()
+    copy["new"] = 1
+    assert "NEW" not in h and copy["NEW"] == 1 and copy["intv"] == -42
+    ha = h.to_astropy()  # for code that wants astropy's Header
+    assert isinstance(ha, fits.Header) and ha["LONGSTR"] == long and ha["DEXP"] == 1500.0 and ha["YES"] is True
 
 
 @settings(max_examples=25, deadline=None)

@@ -101,6 +101,9 @@ class Header(dict):
     def __getitem__(self, key):
         return dict.__getitem__(self, key.upper() if isinstance(key, str) else key)
 
+    def __setitem__(self, key, value):
+        dict.__setitem__(self, key.upper() if isinstance(key, str) else key, value)
+
     def get(self, key, default=None):
         return dict.get(self, key.upper() if isinstance(key, str) else key, default)
 
@@ -117,8 +120,9 @@ class Header(dict):
         h = fits.Header()
         for key, value in self.items():
             if key in ("COMMENT", "HISTORY"):
+                add = h.add_comment if key == "COMMENT" else h.add_history
                 for text in value:
-                    h.add_comment(text) if key == "COMMENT" else h.add_history(text)
+                    add(text)
             else:
                 h[key] = value
         return h
