@@ -127,9 +127,13 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
             raise DatasetFileError(
                 f"{path}: cannot read as a netCDF spectrum dataset: {type(exc).__name__}: {exc}"
             ) from exc
-    from .fits import open_fits
+    from .fitsbin import FitsFile, open_fits_fast
 
-    hdulist = open_fits(path)
+    hdulist = open_fits_fast(path)  # lean reader (astropy for what it does not decode)
+    if isinstance(hdulist, FitsFile) and "META_TABLE" in hdulist and _fits_kind(hdulist) == "gammapy":
+        from .fits import open_fits
+
+        hdulist = open_fits(path)  # the meta table is read by astropy.table
     with hdulist:
         kind = _fits_kind(hdulist)
         if kind == "ogip":
@@ -141,6 +145,8 @@ def read_dataset(cls, filename, name: str | None = None, **kwargs):
                     f"(xspec_ds.io.ogip.read_pha missing: {exc})"
                 ) from exc
             hdulist.close()
+            if isinstance(hdulist, FitsFile):  # read once: hand the bytes read to the OGIP reader
+                kwargs.setdefault("opened", hdulist)
             try:
                 return (
                     read_pha(path, name=name, cls=cls, **kwargs)

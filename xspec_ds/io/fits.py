@@ -401,7 +401,7 @@ def _read_map(hdulist: fits.HDUList, hdu_name: str, where: str):
     """(values with numpy dims, dim names, unit) of one region map."""
     axes = _axes_from_bands(hdulist[f"{hdu_name}_BANDS"], f"{where}, HDU {hdu_name}_BANDS")
     hdu = hdulist[hdu_name]
-    if not isinstance(hdu, fits.BinTableHDU):
+    if not (isinstance(hdu, fits.BinTableHDU) or getattr(hdu, "kind", None) == "bintable"):  # or fitsbin's
         raise FitsLayoutError(
             f"{where}: HDU {hdu_name} is an image, not a region-map table: "
             "this is a sky map (MapDataset), not a spectrum"
@@ -452,7 +452,8 @@ def from_hdulist(cls, hdulist: fits.HDUList, name: str | None = None, source: st
     ----------
     cls : type
         `~xspec_ds.SpectrumDataset` or a subclass.
-    hdulist : `astropy.io.fits.HDUList`
+    hdulist : `astropy.io.fits.HDUList` or `xspec_ds.io.fitsbin.FitsFile`
+        (a ``META_TABLE`` HDU needs astropy's).
     name : str, optional
         Dataset name; default the primary header's ``NAME``.
     source : str, optional

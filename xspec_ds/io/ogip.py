@@ -27,9 +27,12 @@ the background ``BACKSCAL`` times the background-to-source ``EXPOSURE`` and ``AR
 ``mask_safe`` = ``QUALITY == 0`` and, when the PHA header has Gammapy's ``LO_THRES`` /
 ``HI_THRES`` keywords (TeV), the reco bins inside them.
 
-Integrity: every file is opened with `xspec_ds.io.fits.open_fits` (``CHECKSUM``/``DATASUM``
-verified, truncated files refused) and any failure while reading it is an `OGIPError` naming the
-file. `write_ogip` writes the same ``WRITEID`` (a UUID) in the primary header of the PHA and of
+Reading: every file is read once, with the lean binary-table reader
+`xspec_ds.io.fitsbin.open_fits_fast` (astropy's `xspec_ds.io.fits.open_fits` for what it does
+not decode); `xspec_ds.io.read_dataset` hands the PHA it opened to `read_pha` (``opened=``).
+
+Integrity: ``CHECKSUM``/``DATASUM`` are verified and truncated files refused (the same rules in
+both readers), and any failure while reading a file is an `OGIPError` naming the file. `write_ogip` writes the same ``WRITEID`` (a UUID) in the primary header of the PHA and of
 each file it links; `read_pha` refuses a set whose linked files carry a different ``WRITEID``
 than the PHA (parts of different writes: a write killed half-way, or a reader racing a writer).
 Files without ``WRITEID`` (other software) are read as before.
@@ -76,14 +79,16 @@ class OGIPError(DatasetFileError):
 # low-level helpers
 # ------------------------------------------------------------------------------------------
 class _open:  # noqa: N801  (used as ``with _open(path) as hdul``)
-    """Open a FITS file fully into memory (`open_fits`: checksums, truncation); inside the
-    ``with`` block any error other than `OGIPError` becomes an `OGIPError` naming the file."""
+    """Open a FITS file fully into memory (`xspec_ds.io.fitsbin.open_fits_fast`, astropy's
+    `open_fits` for what it does not decode: checksums, truncation); inside the ``with`` block any
+    error other than `OGIPError` becomes an `OGIPError` naming the file. ``opened``: the file
+    already opened by the caller (`xspec_ds.io.read_dataset`), not opened again."""
 
-    def __init__(self, path: Path):
-        from .fits import open_fits
+    def __init__(self, path: Path, opened=None):
+        from .fitsbin import open_fits_fast
 
         self.path = path
-        self.hdul = open_fits(path, error=OGIPError)
+        self.hdul = opened if opened is not None else open_fits_fast(path, error=OGIPError)
 
     def __enter__(self) -> fits.HDUList:
         return self.hdul
@@ -220,6 +225,8 @@ def _ebounds(hdu, path: Path) -> tuple[np.ndarray, MapAxis]:
 def _rows(col, n_rows: int, lengths: np.ndarray) -> np.ndarray:
     """Flatten a fixed- or variable-length array column keeping the first ``lengths[i]`` of row i."""
     data = col
+    if hasattr(data, "take") and not isinstance(data, np.ndarray):  # fitsbin.VarColumn: one gather
+        return data.take(lengths)
     if isinstance(data, np.ndarray) and data.dtype != object:
         arr = np.asarray(data)
         if arr.ndim == 1:
@@ -336,15 +343,18 @@ def _compress_rows(matrix: np.ndarray, first_channel: int):
 # ------------------------------------------------------------------------------------------
 # PHA
 # ------------------------------------------------------------------------------------------
-def read_pha_table(filename) -> dict:
+def read_pha_table(filename, opened=None) -> dict:
     """Read the ``SPECTRUM`` extension of a type-I PHA file into plain arrays.
 
     Returns a dict with ``path``, ``header``, ``channel`` (as in the file), ``counts``,
     ``quality``, ``grouping``, ``backscal``, ``areascal`` (arrays over channels), ``exposure``
-    (s), ``ebounds`` (MapAxis or None) and ``gti`` (`GTI` or None).
+    (s), ``ebounds`` (MapAxis or None) and ``gti`` (`GTI` or None). ``header`` is the
+    ``SPECTRUM`` header: a `xspec_ds.io.fitsbin.Header` (a dict with case-insensitive keys), or an
+    `astropy.io.fits.Header` for files read through astropy. ``opened``: the file, already opened
+    with `xspec_ds.io.fitsbin.open_fits_fast` (it is then not read again).
     """
     path = Path(filename)
-    with _open(path) as hdul:
+    with _open(path, opened) as hdul:
         hdu = _find_hdu(hdul, path, ("SPECTRUM",), ("SPECTRUM",))
         header = hdu.header.copy()
         write_id = hdul[0].header.get(WRITE_ID_KEY)
@@ -509,7 +519,9 @@ def group_channels(grouping: np.ndarray) -> np.ndarray:
     return np.flatnonzero(starts)
 
 
-def read_pha(filename, name: str | None = None, group: bool = True, cls=None, bkg=None, arf=None, rmf=None):
+def read_pha(
+    filename, name: str | None = None, group: bool = True, cls=None, bkg=None, arf=None, rmf=None, opened=None
+):
     """Read a type-I OGIP PHA and the ARF, RMF and background PHA its header names.
 
     Parameters
@@ -531,6 +543,9 @@ def read_pha(filename, name: str | None = None, group: bool = True, cls=None, bk
     cls : type, optional
         Class to build (``SpectrumDatasetOnOff`` by default when there is a background file,
         ``SpectrumDataset`` otherwise).
+    opened : optional
+        The PHA file already opened with `xspec_ds.io.fitsbin.open_fits_fast` (as
+        `xspec_ds.io.read_dataset` does to find the format): it is not read a second time.
 
     Returns
     -------
@@ -549,7 +564,7 @@ def read_pha(filename, name: str | None = None, group: bool = True, cls=None, bk
         background ``BACKSCAL`` in a safe bin.
     """
     path = Path(filename)
-    pha = read_pha_table(path)
+    pha = read_pha_table(path, opened=opened)
     header = pha["header"]
     n = pha["counts"].size
 
@@ -757,7 +772,9 @@ def _check_write_ids(pha_path: Path, pha_id: str | None, linked: dict, known: di
             other = known[key]
         else:
             try:
-                other = fits.getheader(path, 0).get(WRITE_ID_KEY)
+                from .fitsbin import read_primary_header
+
+                other = read_primary_header(path).get(WRITE_ID_KEY)
             except Exception as exc:  # the file was read a moment ago: replaced or damaged since
                 raise OGIPError(f"{path}: cannot read its primary header: {exc}") from exc
         if other is not None and other != pha_id:
