@@ -6,8 +6,11 @@ the profile rises by 1 and the covariance is ``2 H^-1`` with ``H`` the Hessian o
 
 Backends:
 
-- ``"scipy"`` (default): L-BFGS-B with the analytic gradient of the statistic, then Newton steps
-  on a Hessian from central differences of that gradient, which also gives the covariance;
+- ``"scipy"`` (default): Fisher scoring with a trust radius where every dataset gives its expected
+  information (one fold of the value and Jacobian rows per iteration; `_fisher_scoring`), else
+  (or if scoring fails, e.g. at a bound) L-BFGS-B with the analytic gradient; then Newton steps on
+  a Hessian from central differences of that gradient, which also gives the covariance.
+  ``optimize_opts={"method": "lbfgsb"}`` skips the scoring;
 - ``"minuit"``: iminuit's MIGRAD and HESSE (optional dependency: ``pip install xspec_ds[fit]``).
 
 Parameters are rescaled to order unity (``value / 10^floor(log10 |value|)``) for the
@@ -253,7 +256,9 @@ class Fit:
     ----------
     backend : {"scipy", "minuit"}
     optimize_opts, covariance_opts, confidence_opts : dict, optional
-        Passed to the backend (e.g. ``{"tol": ...}``).
+        Passed to the backend. scipy: ``method`` (``"auto"``: scoring then L-BFGS-B if needed;
+        ``"lbfgsb"``), ``options`` (L-BFGS-B's; ``maxiter`` also limits the scoring),
+        ``scoring_max_iter``, ``scoring_ftol``, ``newton_steps``. minuit: ``tol``, ``strategy``.
 
     Examples
     --------
