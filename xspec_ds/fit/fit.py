@@ -309,6 +309,8 @@ class Fit:
 
     def optimize(self, datasets) -> OptimizeResult:
         datasets = _as_datasets(datasets)
+        for d in datasets:  # in-place edits of a sparse or banded kernel since the last fit
+            getattr(d, "_refresh_kernels", lambda: None)()
         params = self._free(datasets)
         obj = _Objective(datasets, params)
         x0 = obj.x0()

@@ -114,9 +114,6 @@ class JointLikelihood:
         self.fold_cache: dict = {}
         buckets: dict = {}
         for d in datasets:
-            refresh = getattr(d, "_refresh_kernels", None)
-            if refresh is not None:  # in-place edits of a sparse or banded kernel since the last fit
-                refresh()
             try:
                 inputs = d._likelihood_inputs()
                 key = _group_key(d, inputs)
