@@ -455,7 +455,8 @@ class Fit:
 SCORING_MAX_ITER = 100
 """Iterations of Fisher scoring before the fit falls back to L-BFGS-B."""
 SCORING_FTOL = 1e-10
-"""Fisher scoring stops when an accepted step lowers the statistic by less than this."""
+"""Fisher scoring has converged when its next step is predicted to lower the statistic by less
+than this (the Newton polish that follows makes the minimum exact)."""
 
 
 def _fisher_scoring(obj: _Objective, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, opts: dict):
@@ -508,7 +509,10 @@ def _fisher_scoring(obj: _Objective, x0: np.ndarray, lo: np.ndarray, hi: np.ndar
             return x, False, "Fisher scoring: step stopped by the bounds"
         predicted = -(g @ s + 0.5 * s @ info @ s)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a trial step may overshoot
-            fn, gn, infon = obj.fun_grad_fisher(xn)
+            trial = obj.fun_grad_fisher(xn)
+        if trial is None:
+            return x, False, "Fisher scoring unavailable"
+        fn, gn, infon = trial
         if np.isfinite(fn) and fn <= f:
             rho = (f - fn) / predicted if predicted > 0 else 1.0
             if rho > 0.75 and length > 0.9 * radius:
