@@ -36,12 +36,24 @@ OUT = REPO / "scripts" / "mutation_results"
 MODULES = {
     "stats": (
         "xspec_ds/stats.py",
-        ["tests/test_stats.py", "tests/test_stats_edges.py", "tests/test_onoff.py", "tests/test_square_kernels.py"],
+        [
+            "tests/test_stats.py",
+            "tests/test_stats_edges.py",
+            "tests/test_stats_chi2.py",
+            "tests/test_likelihood.py",
+            "tests/test_onoff.py",
+            "tests/test_square_kernels.py",
+        ],
     ),
     "forward": (
         "xspec_ds/forward.py",
         ["tests/test_forward.py", "tests/test_dataset.py", "tests/test_square_kernels.py", "tests/fit/test_fisher.py"],
     ),
+    "likelihood": (
+        "xspec_ds/likelihood.py",
+        ["tests/test_likelihood.py", "tests/test_dataset.py", "tests/fit/test_batch.py", "tests/fit/test_joint.py"],
+    ),
+    "batch": ("xspec_ds/batch.py", ["tests/test_batch.py", "tests/fit/test_batch.py"]),
     "spectral": ("xspec_ds/models/spectral.py", ["tests/models"]),
     "stack": (
         "xspec_ds/ops/stack.py",
@@ -147,6 +159,10 @@ def prepare(workdir: Path, module: str) -> Path:
 
 def run(dest: Path, max_children: int) -> None:
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    # mutmut forks each mutant's test run from a process whose dask thread pool already exists: the
+    # forked child has no pool threads, and a dask.compute there waits forever (counted as a
+    # "timeout", i.e. as killed). The synchronous scheduler computes the same graphs without threads.
+    env.setdefault("DASK_SCHEDULER", "synchronous")
     env.pop("PYTHONPATH", None)
     shared = REPO.parent / "shared" / "data"
     if shared.is_dir() and "XSPEC_DS_SHARED_DATA" not in env:  # the real-data tests use the repository's data
