@@ -136,3 +136,45 @@ def test_value_and_grad_equals_separate(name):
     value, grad = rec.value_and_grad(mu_sig, data)
     np.testing.assert_array_equal(value, rec.value(mu_sig, data))
     np.testing.assert_array_equal(grad, rec.grad(mu_sig, data))
+
+
+def test_stat_grad_without_signal_model_uses_zero_signal():
+    """``flux=None``: no fold, ``mu_sig = 0``: Cash of the counts on the background alone."""
+    rng = np.random.default_rng(11)
+    _, _, exposure, edisp, data, mask = _problem(rng, 3)
+    stat, grad, w = likelihood.stat_grad("cash", None, None, exposure, edisp, data, mask)
+    n, b = data["counts"], data["background"]
+    expected = np.sum(np.where(mask, 2.0 * (b - n * np.log(b)), 0.0), axis=-1)
+    np.testing.assert_allclose(stat, expected, rtol=1e-13, atol=0)
+    assert grad is None
+    np.testing.assert_allclose(w, np.where(mask, 2.0 * (1.0 - n / b), 0.0), rtol=1e-13, atol=0)
+
+
+def test_stat_grad_of_a_record_without_value_and_grad():
+    """chi2datavar has separate value and grad functions: ``sum (n - b - mu)^2 / n`` and its
+    gradient ``sum_j -2 (n_j - b_j - mu_j) / n_j J_jp`` with the explicit Jacobian."""
+    rng = np.random.default_rng(12)
+    flux, dflux, exposure, edisp, data, mask = _problem(rng, 2)
+    data["counts"] = data["counts"] + 1.0  # variance n > 0 in every bin
+    assert stats.get_statistic("chi2datavar").value_and_grad is None
+    stat, grad, w = likelihood.stat_grad("chi2datavar", flux, dflux, exposure, edisp, data, mask)
+    for i in range(2):
+        mu = (flux[i] * exposure[i]) @ edisp
+        jac = (dflux[i] * exposure[i]) @ edisp  # (P, Nr)
+        resid = data["counts"][i] - data["background"][i] - mu
+        var = data["counts"][i]
+        m = mask[i]
+        np.testing.assert_allclose(stat[i], np.sum((resid**2 / var)[m]), rtol=1e-12, atol=0)
+        np.testing.assert_allclose(grad[i], jac[:, m] @ (-2.0 * resid / var)[m], rtol=1e-10, atol=0)
+        np.testing.assert_allclose(w[i], np.where(m, -2.0 * resid / var, 0.0), rtol=1e-12, atol=0)
+
+
+def test_fisher_identity_kernel():
+    """``edisp=None`` (identity): ``I = (dflux exposure) diag(2 / mu) (dflux exposure)^T`` on the mask."""
+    rng = np.random.default_rng(13)
+    flux, dflux, exposure, _, data, mask = _problem(rng, 2, nt=8, nr=8)
+    info = likelihood.fisher("cash", flux, dflux, exposure, None, data, mask)
+    for i in range(2):
+        jac = dflux[i] * exposure[i]
+        w = np.where(mask[i], 2.0 / (flux[i] * exposure[i] + data["background"][i]), 0.0)
+        np.testing.assert_allclose(info[i], (jac * w) @ jac.T, rtol=1e-12, atol=0)
