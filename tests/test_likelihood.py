@@ -178,3 +178,18 @@ def test_fisher_identity_kernel():
         jac = dflux[i] * exposure[i]
         w = np.where(mask[i], 2.0 / (flux[i] * exposure[i] + data["background"][i]), 0.0)
         np.testing.assert_allclose(info[i], (jac * w) @ jac.T, rtol=1e-12, atol=0)
+
+
+def test_masked_sum_over_the_last_axis_with_and_without_mask():
+    values = np.arange(2 * 3 * 5, dtype=float).reshape(2, 3, 5) ** 1.5
+    expected = np.array([[sum(values[i, j, :]) for j in range(3)] for i in range(2)])
+    np.testing.assert_allclose(likelihood.masked_sum(values, None), expected, rtol=1e-15, atol=0)
+    mask = (np.arange(5) % 2 == 0) & np.ones((2, 3, 1), dtype=bool)
+    expected = np.array([[sum(values[i, j, ::2]) for j in range(3)] for i in range(2)])
+    np.testing.assert_allclose(likelihood.masked_sum(values, mask), expected, rtol=1e-15, atol=0)
+    # stat_sum without a mask: every bin of every spectrum
+    rng = np.random.default_rng(14)
+    _, _, _, _, data, _ = _problem(rng, 3)
+    mu_sig = rng.uniform(0.5, 5, data["counts"].shape)
+    per_bin = stats.cash(data["counts"], mu_sig + data["background"])
+    np.testing.assert_allclose(likelihood.stat_sum("cash", mu_sig, data), per_bin.sum(axis=1), rtol=1e-14, atol=0)
