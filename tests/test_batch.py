@@ -239,3 +239,87 @@ def test_non_finite_value_names_the_first_bad_spectrum_and_bin(labelled):
     message = f"non-finite values in variable 'counts' of spectrum {label}: 3 value(s), first at bin (4,)"
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
         batch_from_xarray(data, "obs")
+
+
+def test_batch_from_xarray_messages():
+    data = xr.concat([d.data for d in make_spectra(2, seed=18)], dim="obs")
+    message = "dimension 'run' is not in the data (its dimensions are ['energy', 'energy_true', 'gti', 'obs'])"
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        batch_from_xarray(data, "run")
+    with pytest.raises(ValueError, match="^the data have no 'counts' variable: nothing to fit$"):
+        batch_from_xarray(data.drop_vars("counts"), "obs")
+    with pytest.raises(ValueError, match="^the data have no 'exposure' variable: cannot predict counts$"):
+        batch_from_xarray(data.drop_vars("exposure"), "obs")
+
+
+def test_batch_from_xarray_labels_masks_and_shared_variables():
+    dss = make_spectra(3, seed=19, mask_prob=0.2)
+    mask_fit = [np.ones(20, bool), np.arange(20) > 2, np.arange(20) < 15]
+    for d, m in zip(dss, mask_fit, strict=True):
+        d.mask_fit = m
+    data = xr.concat([d.data for d in dss], dim="obs")
+    data["edisp"] = dss[0].data["edisp"]  # shared: no obs dimension
+    data["exposure"] = dss[0].data["exposure"]
+    batch = batch_from_xarray(data, "obs")
+    np.testing.assert_array_equal(batch.labels, [0, 1, 2])  # no obs coordinate: positions
+    assert batch.edisp.shape == (40, 20) and batch.exposure.shape == (40,)
+    np.testing.assert_allclose(batch.exposure, dss[0].exposure.values, rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(batch.edisp, dss[0].edisp.values)
+    expected = np.stack([d.mask_safe.values & m for d, m in zip(dss, mask_fit, strict=True)])
+    assert not expected.all()
+    np.testing.assert_array_equal(batch.mask, expected)
+    np.testing.assert_array_equal(batch.data["counts"], np.stack([d.counts.values for d in dss]))
+    np.testing.assert_array_equal(batch.data["background"], np.stack([d.background.values for d in dss]))
+    assert batch.data["counts"].dtype == np.float64
+    e_true = np.append(dss[0].data.energy_true_min.values, 150.0)
+    np.testing.assert_allclose(batch.e_lo, e_true[:-1], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(batch.e_hi, e_true[1:], rtol=1e-15, atol=0)
+    # a shared counts array is broadcast to every spectrum
+    data["counts"] = dss[1].data["counts"]
+    np.testing.assert_array_equal(batch_from_xarray(data, "obs").data["counts"], np.stack([dss[1].counts.values] * 3))
+
+
+def test_onoff_alpha_defaults_and_empty_acceptances():
+    dss = make_spectra(2, seed=20, onoff=True)
+    acc = np.ones(20)
+    acc[[4, 6]] = 0.0
+    acc_off = np.full(20, 4.0)
+    acc_off[[5, 6]] = 0.0
+    dss[1].acceptance, dss[1].acceptance_off = acc, acc_off
+    batch = batch_from_datasets(dss)
+    expected = np.full(20, 0.25)
+    expected[[4, 5, 6]] = 0.0  # 0/4, 1/0 and 0/0: no background in the on region
+    np.testing.assert_array_equal(batch.data["alpha"][1], expected)
+    np.testing.assert_array_equal(batch.data["alpha"][0], np.full(20, 0.2))
+    np.testing.assert_array_equal(batch.data["counts_off"], np.stack([d.counts_off.values for d in dss]))
+    data = [d.data.drop_vars(["acceptance", "acceptance_off"]) for d in dss]
+    np.testing.assert_array_equal(batch_from_datasets(data).data["alpha"], np.ones((2, 20)))  # no acceptances: 1
+    data = [d.data.drop_vars(["acceptance_off"]) for d in dss]
+    np.testing.assert_array_equal(batch_from_datasets(data).data["alpha"], np.ones((2, 20)))
+
+
+def test_statistic_given_explicitly():
+    dss = make_spectra(2, seed=21)
+    assert batch_from_datasets(dss).statistic == "cash"
+    assert batch_from_datasets(dss, statistic="chi2datavar").statistic == "chi2datavar"
+    data = xr.concat([d.data for d in dss], dim="obs")
+    assert batch_from_xarray(data, "obs", statistic="chi2gehrels").statistic == "chi2gehrels"
+
+
+def test_shared_edisp_rows_above_one_name_all_spectra():
+    dss = make_spectra(2, seed=22)
+    data = xr.concat([d.data for d in dss], dim="obs")
+    edisp = dss[0].data["edisp"].copy()
+    edisp.values[[7, 30]] *= 1.0 / edisp.values[[7, 30]].sum(axis=1, keepdims=True)
+    edisp.values[[7, 30], 3] += [2e-6, 1e-3]  # rows 7 and 30 sum to 1 + 2e-6 and 1 + 1e-3
+    data["edisp"] = edisp
+    message = (
+        "variable 'edisp' of all spectra (shared variable): rows (true-energy bins) must sum to at most 1 "
+        "(probabilities), first above 1 at true-energy bin (7,); datasets summed with xarray add their kernels: "
+        "use xs.stack"
+    )
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        batch_from_xarray(data, "obs")
+    edisp.values[7, 3] -= 1.5e-6  # 1 + 5e-7: within the rounding allowed (EDISP_ROW_SUM_TOL = 1e-6)
+    with pytest.raises(ValueError, match=re.escape("first above 1 at true-energy bin (30,)")):
+        batch_from_xarray(data, "obs")
