@@ -81,7 +81,10 @@ EQUIVALENT: dict[str, str] = {
     "xspec_ds.forward.xǁSparseKernelǁrfold__mutmut_11": "choice between matvecs and one matmat: same sums",
     "xspec_ds.forward.xǁSparseKernelǁrfold__mutmut_12": "boundary of the matvec/matmat choice: same sums",
     "xspec_ds.forward.xǁSparseKernelǁrfold__mutmut_13": "boundary of the matvec/matmat choice: same sums",
-    "xspec_ds.forward.x_backproject__mutmut_2": "1-D weights through the 2-D branch: w.T is w, same product",
+    "xspec_ds.forward.xǁSparseKernelǁbackproject__mutmut_1": "1-D weights through the 2-D branch: w.T is w, same "
+    "product",
+    "xspec_ds.forward.xǁBandedKernelǁbackproject__mutmut_8": "c1 >= c0: an empty column range gives the product "
+    "of empty arrays, zeros, as the else branch",
     "xspec_ds.likelihood.x_fisher__mutmut_29": "a dense 2-D kernel through np.matmul instead of fold: fold is that matmul",
     "xspec_ds.likelihood.x_stat_grad__mutmut_15": "np.zeros(()) instead of np.zeros(counts.shape): the 0-d zero "
     "signal broadcasts against the data to the same values and shapes",
