@@ -85,6 +85,17 @@ EQUIVALENT: dict[str, str] = {
     "product",
     "xspec_ds.forward.xǁBandedKernelǁbackproject__mutmut_8": "c1 >= c0: an empty column range gives the product "
     "of empty arrays, zeros, as the else branch",
+    "xspec_ds.forward.x_row_bands__mutmut_4": "the row sums recomputed although given: the caller gives m.sum(axis=1)",
+    "xspec_ds.forward.xǁBandedKernelǁ_build__mutmut_8": "same as x_row_bands__mutmut_4 (total not passed)",
+    "xspec_ds.forward.x_row_bands__mutmut_17": "max(n_reco, 2): differs only for n_reco = 1, where the only element "
+    "is the row sum, above either threshold",
+    **{
+        f"xspec_ds.forward.x_row_bands__mutmut_{k}": "rows per block of the band search (memory only): any block "
+        "size gives the same bands"
+        for k in (33, 35, 36, 37, 42, 48)
+    },
+    "xspec_ds.forward.xǁBandedKernelǁ_build__mutmut_59": "zip strict=False: the four arrays have one length",
+    "xspec_ds.forward.xǁBandedKernelǁ_build__mutmut_60": "b >= a: a block has b > a or (no mass) b = 0 < a = n_reco",
     "xspec_ds.likelihood.x_fisher__mutmut_29": "a dense 2-D kernel through np.matmul instead of fold: fold is that matmul",
     "xspec_ds.likelihood.x_stat_grad__mutmut_15": "np.zeros(()) instead of np.zeros(counts.shape): the 0-d zero "
     "signal broadcasts against the data to the same values and shapes",

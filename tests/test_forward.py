@@ -348,12 +348,37 @@ def test_banded_kernel_with_blocks_of_rows_without_mass():
 
 
 def test_banded_kernel_check_reports_recomputed_bands():
+    """`check` probes the element just left and right of every band against ``rtol / 2`` of the
+    row sum, and returns whether the bands were recomputed."""
     matrix, _ = gaussian_kernel(200)
     matrix[:70] = 0.0  # rows without mass: probed at column 0 against a zero limit
+    matrix[300] = 1.0 / 200  # a full row (band = all columns): nothing to probe
+    matrix[250] = 0.0
+    matrix[250, 1:5] = 0.125  # band [1, 5) of a row summing to 0.5: limit 0.25e-12 at columns 0 and 5
     kernel = forward.BandedKernel(matrix)
+    assert (kernel.lo[250], kernel.hi[250], kernel.lo[300], kernel.hi[300]) == (1, 5, 0, 200)
     assert kernel.check() is False  # nothing edited: nothing recomputed
     hi = kernel.hi.copy()
     matrix[200, hi[200]] = 0.01  # mass just outside the band of row 200
     assert kernel.check() is True
     assert kernel.hi[200] == hi[200] + 1
     assert kernel.check() is False
+    matrix[250, 0] = 5e-13  # twice the limit, just left of the band
+    assert kernel.check() is True
+    assert kernel.lo[250] == 0
+    assert kernel.check() is False
+
+
+def test_banded_kernel_work_is_the_fraction_read():
+    assert forward.BandedKernel(np.ones((1, 1))).work == 1.0
+    m = np.zeros((128, 10))
+    m[:64, 2:4] = 0.5  # block 0 reads 64 x 2, block 1 (no mass) nothing
+    assert forward.BandedKernel(m).work == 64 * 2 / m.size
+
+
+def test_row_bands_threshold_is_exclusive():
+    """Elements at or below ``t = rtol / 2 * row sum / n_reco`` at the ends of a row are left out."""
+    m = np.array([[0.5, 3.5, 3.5, 0.5], [0.6, 3.4, 3.4, 0.6], [0.0, 0.0, 0.0, 0.0]])  # row sums 8
+    lo, hi = forward.row_bands(m, rtol=0.5)  # t = 0.5 exactly
+    np.testing.assert_array_equal(lo, [1, 0, 0])
+    np.testing.assert_array_equal(hi, [3, 4, 0])
