@@ -193,3 +193,42 @@ def test_masked_sum_over_the_last_axis_with_and_without_mask():
     mu_sig = rng.uniform(0.5, 5, data["counts"].shape)
     per_bin = stats.cash(data["counts"], mu_sig + data["background"])
     np.testing.assert_allclose(likelihood.stat_sum("cash", mu_sig, data), per_bin.sum(axis=1), rtol=1e-14, atol=0)
+
+
+def test_cash_record_without_background_and_at_zero_prediction():
+    """No background: ``mu = max(mu_sig, 0)``; where it is 0 the gradient weight is 0 (C is flat
+    at the truncation value there)."""
+    rec = stats.get_statistic("cash")
+    n = np.array([0.0, 3.0, 3.0, 4.0])
+    mu_sig = np.array([0.0, 0.0, -2.0, 2.0])
+    data = {"counts": n}
+    expected = stats.cash(n, np.array([0.0, 0.0, 0.0, 2.0]))
+    np.testing.assert_array_equal(rec.value(mu_sig, data), expected)
+    np.testing.assert_array_equal(rec.grad(mu_sig, data), [0.0, 0.0, 0.0, 2.0 * (1.0 - 4.0 / 2.0)])
+    value, grad = rec.value_and_grad(mu_sig, {"counts": n, "background": np.zeros(4)})
+    np.testing.assert_array_equal(value, expected)
+    np.testing.assert_array_equal(grad, [0.0, 0.0, 0.0, -2.0])
+
+
+def test_wstat_record_with_alpha_zero():
+    """alpha = 0 (no off exposure): the profiled background is 0 (not NaN), so the on counts
+    are Cash on mu_sig: ``W' = 2 (1 - n_on / mu_sig)``, Fisher weight ``2 / mu_sig``."""
+    rec = stats.get_statistic("wstat")
+    data = {"counts": np.array([5.0, 5.0]), "counts_off": np.array([10.0, 10.0]), "alpha": np.array([0.0, 0.2])}
+    mu_sig = np.array([4.0, 4.0])
+    grad = rec.grad(mu_sig, data)
+    assert grad[0] == 2.0 * (1.0 - 5.0 / 4.0)
+    mu_bkg = stats.get_wstat_mu_bkg(5.0, 10.0, 0.2, 4.0)
+    np.testing.assert_allclose(grad[1], 2.0 * (1.0 - 5.0 / (4.0 + 0.2 * mu_bkg)), rtol=1e-14, atol=0)
+    np.testing.assert_array_equal(rec.value_and_grad(mu_sig, data)[1], grad)
+    assert rec.fisher(mu_sig, data)[0] == 0.5
+
+
+def test_wstat_fisher_float32_alpha_in_float64():
+    rec = stats.get_statistic("wstat")
+    alpha32 = np.array([0.1, 0.3, 0.7], dtype=np.float32)
+    data = {"counts": np.array([5.0, 8.0, 2.0]), "counts_off": np.array([30.0, 12.0, 7.0]), "alpha": alpha32}
+    mu_sig = np.array([2.0, 3.5, 1.25])
+    a = alpha32.astype(np.float64)
+    b = stats.get_wstat_mu_bkg(data["counts"], data["counts_off"], a, mu_sig)
+    np.testing.assert_allclose(rec.fisher(mu_sig, data), 2.0 / (mu_sig + a * (1 + a) * b), rtol=1e-15, atol=0)

@@ -352,14 +352,14 @@ def _cash_value(mu_sig, data):
 
 
 def _cash_grad(mu_sig, data):
-    mu = _cash_mu(mu_sig, data)
-    return np.where(mu > 0, cash_gradient_weights(data["counts"], mu), 0.0)
+    """``dC/dmu_sig``: 0 where the (clipped) total prediction is 0 (`cash_gradient_weights`)."""
+    return cash_gradient_weights(data["counts"], _cash_mu(mu_sig, data))
 
 
 def _cash_value_and_grad(mu_sig, data):
     mu = _cash_mu(mu_sig, data)
     n = data["counts"]
-    return cash(n, mu), np.where(mu > 0, cash_gradient_weights(n, mu), 0.0)
+    return cash(n, mu), cash_gradient_weights(n, mu)
 
 
 def _cash_fisher(mu_sig, data):
