@@ -94,7 +94,11 @@ EQUIVALENT: dict[str, str] = {
         "size gives the same bands"
         for k in (33, 35, 36, 37, 42, 48)
     },
-    "xspec_ds.forward.xǁBandedKernelǁ_build__mutmut_59": "zip strict=False: the four arrays have one length",
+    "xspec_ds.forward.xǁBandedKernelǁ_build__mutmut_11": "same as x_row_bands__mutmut_4 (total not passed)",
+    **{
+        f"xspec_ds.forward.xǁBandedKernelǁ_build__mutmut_{k}": "zip without strict=True: the four arrays have one length"
+        for k in (53, 58, 59)
+    },
     "xspec_ds.forward.xǁBandedKernelǁ_build__mutmut_60": "b >= a: a block has b > a or (no mass) b = 0 < a = n_reco",
     "xspec_ds.likelihood.x_fisher__mutmut_29": "a dense 2-D kernel through np.matmul instead of fold: fold is that matmul",
     "xspec_ds.likelihood.x_stat_grad__mutmut_15": "np.zeros(()) instead of np.zeros(counts.shape): the 0-d zero "

@@ -374,6 +374,21 @@ def test_banded_kernel_work_is_the_fraction_read():
     m = np.zeros((128, 10))
     m[:64, 2:4] = 0.5  # block 0 reads 64 x 2, block 1 (no mass) nothing
     assert forward.BandedKernel(m).work == 64 * 2 / m.size
+    m[0] = 0.0  # a row without mass does not widen its block's column range
+    assert forward.BandedKernel(m).work == 64 * 2 / m.size
+
+
+def test_prepare_kernel_bands_only_finite_non_negative_kernels_up_to_the_work_limit():
+    m = np.zeros((256, 200))
+    m[:, 40:160] = 1.0 / 120  # every row: a band of 120 of 200 columns, work = 0.6 = BAND_MAX_WORK
+    kernel = forward.prepare_kernel(m)
+    assert isinstance(kernel, forward.BandedKernel) and kernel.work == forward.BAND_MAX_WORK
+    m[:, 39] = 1e-3  # wider than the limit: dense
+    assert forward.prepare_kernel(m) is m
+    m[:, 39] = 0.0
+    for bad in (-1e-3, np.inf, np.nan):  # dense: NaN and inf must propagate, the tail bound needs rows >= 0
+        m[7, 3] = bad
+        assert forward.prepare_kernel(m) is m
 
 
 def test_row_bands_threshold_is_exclusive():
