@@ -337,6 +337,8 @@ def test_banded_kernel_with_blocks_of_rows_without_mass():
     assert [b[:2] for b in kernel.blocks] == [(64, 128), (128, 192), (256, 320), (320, 384)]
     expected = [(0, 64, 0, 0), *kernel.blocks[:2], (192, 256, 0, 0), *kernel.blocks[2:], (384, 400, 0, 0)]
     assert list(kernel._all_blocks()) == expected
+    full = forward.BandedKernel(gaussian_kernel(200)[0])  # every block has mass: the blocks themselves
+    assert len(full.blocks) == 7 and list(full._all_blocks()) == full.blocks
     rng = np.random.default_rng(4)
     w = rng.uniform(-1, 1, (3, 200))
     back = forward.backproject(w, kernel)
@@ -397,3 +399,13 @@ def test_row_bands_threshold_is_exclusive():
     lo, hi = forward.row_bands(m, rtol=0.5)  # t = 0.5 exactly
     np.testing.assert_array_equal(lo, [1, 0, 0])
     np.testing.assert_array_equal(hi, [3, 4, 0])
+
+
+def test_row_bands_of_very_wide_rows_cover_every_row():
+    """2**17 reco bins: the band search runs two rows at a time; every row gets its band."""
+    m = np.zeros((5, 2**17))
+    for i in range(5):
+        m[i, 1000 * i + 10 : 1000 * i + 20] = 0.1
+    lo, hi = forward.row_bands(m)
+    np.testing.assert_array_equal(lo, 1000 * np.arange(5) + 10)
+    np.testing.assert_array_equal(hi, 1000 * np.arange(5) + 20)
