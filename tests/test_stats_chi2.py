@@ -110,12 +110,18 @@ def test_zero_and_small_variances():
         d = {"counts": data, "stat_err": np.sqrt(np.abs(variance)) * np.sign(variance)}
         fisher = rec.fisher(mu, d)
         rec_value = rec.value(mu, d)
+        counts = {"counts": np.array([0.0, 0.25, 4.0])}  # datavar: sigma^2 = N
+        datavar = stats.get_statistic("chi2datavar")
+        fisher_datavar = datavar.fisher(np.ones(3), counts)
+        grad_datavar = datavar.grad(np.ones(3), counts)
     np.testing.assert_array_equal(np.isnan(value), [True, False, True, True])
     assert value[1] == 16.0  # (3 - 1)^2 / 0.25
     np.testing.assert_array_equal(grad, [0.0, -16.0, 0.0, 0.0])
     # stat_err^2: 0, 0.25, 1 (an error of -1 squares to 1), 0
     np.testing.assert_array_equal(fisher, [0.0, 8.0, 2.0, 0.0])
     np.testing.assert_array_equal(rec_value[1:3], [16.0, 4.0])
+    np.testing.assert_array_equal(fisher_datavar, [0.0, 8.0, 0.5])
+    np.testing.assert_array_equal(grad_datavar, [0.0, 6.0, -1.5])  # -2 (N - mu) / N
 
 
 def test_errors_statistic_subtracts_background_and_broadcasts():
