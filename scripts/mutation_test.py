@@ -75,6 +75,35 @@ EQUIVALENT: dict[str, str] = {
     "xspec_ds.stats.x_cash_sqrt_ts__mutmut_5": _ONE_OF_TWO,
     "xspec_ds.stats.x_cash_sqrt_ts__mutmut_7": _ONE_OF_TWO,
     "xspec_ds.stats.x_cash_sqrt_ts__mutmut_9": _ONE_OF_TWO,
+    **{
+        f"xspec_ds.stats.x_chi2_data_variance__mutmut_{k}": "alpha or the background without float64 conversion: "
+        "they only meet float64 arrays (n_on, n_off, var(n_off) are converted), so promotion is exact"
+        for k in (34, 36, 50, 52)
+    },
+    **{
+        f"xspec_ds.stats.x__chi2_errors__mutmut_{k}": "counts or background without float64 conversion: the other "
+        "operand is a float64 array (NumPy 2: 0-d arrays are not weak scalars), so the difference is exact"
+        for k in (4, 6, 10, 12)
+    },
+    "xspec_ds.stats.x__chi2_errors_fisher__mutmut_3": "w / ones instead of w * ones: identical values",
+    "xspec_ds.stats.x__chi2_errors_fisher__mutmut_22": "placeholder divisor in the np.where branch that is discarded",
+    **{
+        f"xspec_ds.stats.x__chi2_errors_fisher__mutmut_{k}": "np.ones_like without the float dtype: integer ones "
+        "times a float64 weight are the same float64 values"
+        for k in (26, 28)
+    },
+    "xspec_ds.stats.x__wstat_grad__mutmut_7": "n_off is not used by wstat_gradient_weights when mu_bkg is given",
+    "xspec_ds.stats.x__wstat_value_and_grad__mutmut_25": "same as x__wstat_grad__mutmut_7",
+    **{
+        f"xspec_ds.stats.x__wstat_fisher__mutmut_{k}": "mu_sig without float64 conversion: added to a float64 array, "
+        "exact promotion"
+        for k in (16, 18)
+    },
+    **{
+        f"xspec_ds.stats.x_wstat_gradient_weights__mutmut_{k}": "n_on without float64 conversion: only compared with "
+        "0 and divided into a float64 output by a float64 mu_on (exact promotion)"
+        for k in (3, 5)
+    },
     "xspec_ds.forward.x_integrate_flux__mutmut_3": "nodes=None: the model builds the same quadrature nodes itself",
     "xspec_ds.forward.x_integrate_flux__mutmut_6": "same as x_integrate_flux__mutmut_3 (argument dropped)",
     "xspec_ds.forward.xǁSparseKernelǁrfold__mutmut_9": "reshape(-2, n): numpy 2 treats any negative size as -1",

@@ -144,7 +144,7 @@ def wstat_gradient_weights(n_on, n_off, alpha, mu_sig, mu_bkg=None) -> np.ndarra
     n_on = np.asarray(n_on, dtype=np.float64)
     if mu_bkg is None:
         mu_bkg = get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig)
-    mu_on = np.asarray(mu_sig, dtype=np.float64) + np.asarray(alpha) * mu_bkg
+    mu_on = np.asarray(mu_sig, dtype=np.float64) + np.asarray(alpha, dtype=np.float64) * np.asarray(mu_bkg, np.float64)
     ok = mu_on > 0
     ratio = np.divide(n_on, mu_on, out=np.zeros_like(mu_on), where=ok)
     w = 2.0 * (1.0 - ratio)
