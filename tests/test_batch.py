@@ -195,13 +195,14 @@ def test_empty_and_mixed_messages():
         batch_from_datasets(make_spectra(1) + make_spectra(1, onoff=True, seed=4))
 
 
+@pytest.mark.parametrize("name", ["edisp", "exposure"])
 @pytest.mark.parametrize("missing", [0, 1])
-def test_dispersion_missing_from_some_datasets_is_refused(missing):
+def test_response_missing_from_some_datasets_is_refused(missing, name):
     """Not a silent identity kernel for some spectra (nor a KeyError)."""
-    dss = make_spectra(2, seed=14)
-    dss[missing].edisp = None
-    with pytest.raises(ValueError, match=f"^spectrum 'run{missing}' has no 'edisp' variable \\(others have it\\)$"):
-        batch_from_datasets(dss)
+    data = [d.data for d in make_spectra(2, seed=14)]
+    data[missing] = data[missing].drop_vars(name)
+    with pytest.raises(ValueError, match=f"^spectrum 'run{missing}' has no '{name}' variable \\(others have it\\)$"):
+        batch_from_datasets(data)
 
 
 @pytest.mark.parametrize("name", ["counts", "mask_safe"])
@@ -323,3 +324,48 @@ def test_shared_edisp_rows_above_one_name_all_spectra():
     edisp.values[7, 3] -= 1.5e-6  # 1 + 5e-7: within the rounding allowed (EDISP_ROW_SUM_TOL = 1e-6)
     with pytest.raises(ValueError, match=re.escape("first above 1 at true-energy bin (30,)")):
         batch_from_xarray(data, "obs")
+
+
+def test_per_spectrum_responses_in_the_first_spectrum_unit():
+    """Per-spectrum exposures are stacked in the first spectrum's unit (``m2 s`` when a dataset
+    gives none) and returned in ``cm2 s``; kernels without a unit are probabilities."""
+    dss = make_spectra(2, seed=23, per_edisp=True)
+    exp = [d.exposure.values for d in dss]  # cm2 s
+    data = [d.data.copy() for d in dss]
+    del data[1]["exposure"].attrs["units"]  # read as m2 s
+    batch = batch_from_datasets(data)
+    np.testing.assert_allclose(batch.exposure, [exp[0], 1e4 * exp[1]], rtol=1e-15, atol=0)
+    data[1]["exposure"] = data[1]["exposure"].astype(np.float32)  # float32 (OGIP): scaled in float64
+    exp32 = data[1]["exposure"].values.astype(np.float64)
+    batch = batch_from_datasets(data)
+    np.testing.assert_allclose(batch.exposure[1], 1e4 * exp32, rtol=1e-15, atol=0)
+    data = [d.data.copy() for d in dss]
+    del data[0]["exposure"].attrs["units"]
+    batch = batch_from_datasets(data)
+    np.testing.assert_allclose(batch.exposure, [1e4 * exp[0], exp[1]], rtol=1e-15, atol=0)
+    for d in data:
+        del d["edisp"].attrs["units"]
+    batch = batch_from_datasets(data)
+    np.testing.assert_array_equal(batch.edisp, np.stack([d.edisp.values for d in dss]))
+
+
+def test_integer_counts_and_masks_from_datasets():
+    dss = make_spectra(3, seed=24, mask_prob=0.2)
+    mask_fit = [np.arange(20) > i for i in range(3)]
+    data = []
+    for d, m in zip(dss, mask_fit, strict=True):
+        x = d.data.copy()
+        x["counts"] = x["counts"].astype(np.int32)
+        x["mask_fit"] = ("energy", m)
+        data.append(x)
+    batch = batch_from_datasets(data)
+    assert batch.data["counts"].dtype == np.float64
+    np.testing.assert_array_equal(batch.data["counts"], np.stack([d.counts.values for d in dss]))
+    expected = np.stack([d.mask_safe.values & m for d, m in zip(dss, mask_fit, strict=True)])
+    np.testing.assert_array_equal(batch.mask, expected)
+    # shared integer counts (no obs dimension) are converted too
+    xdata = xr.concat(data, dim="obs")
+    xdata["counts"] = data[0]["counts"]
+    batch = batch_from_xarray(xdata, "obs")
+    assert batch.data["counts"].dtype == np.float64
+    np.testing.assert_array_equal(batch.data["counts"], np.stack([dss[0].counts.values] * 3))

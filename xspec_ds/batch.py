@@ -191,7 +191,7 @@ def _as_xarray(d) -> xr.Dataset:
     return d if isinstance(d, xr.Dataset) else d.data
 
 
-def batch_from_datasets(datasets, dim: str = "obs", statistic: str | None = None) -> SpectrumBatch:
+def batch_from_datasets(datasets, statistic: str | None = None) -> SpectrumBatch:
     """A `SpectrumBatch` of a list of datasets on one binning (shared responses unbroadcast).
 
     Raises
