@@ -92,6 +92,13 @@ EQUIVALENT: dict[str, str] = {
         "times a float64 weight are the same float64 values"
         for k in (26, 28)
     },
+    "xspec_ds.stats.x__chi2_fisher__mutmut_6": "w / ones instead of w * ones: identical values",
+    "xspec_ds.stats.x__chi2_fisher__mutmut_25": "placeholder divisor in the np.where branch that is discarded",
+    **{
+        f"xspec_ds.stats.x__chi2_fisher__mutmut_{k}": "np.ones_like without the float dtype: integer ones times a "
+        "float64 weight are the same float64 values"
+        for k in (29, 31)
+    },
     "xspec_ds.stats.x__wstat_grad__mutmut_7": "n_off is not used by wstat_gradient_weights when mu_bkg is given",
     "xspec_ds.stats.x__wstat_value_and_grad__mutmut_25": "same as x__wstat_grad__mutmut_7",
     **{
