@@ -99,6 +99,11 @@ EQUIVALENT: dict[str, str] = {
         "float64 weight are the same float64 values"
         for k in (29, 31)
     },
+    **{
+        f"xspec_ds.stats.x_wstat_gradient_weights__mutmut_{k}": "mu_bkg without float64 conversion: multiplied by "
+        "the float64 alpha (exact promotion)"
+        for k in (28, 30)
+    },
     "xspec_ds.stats.x__wstat_grad__mutmut_7": "n_off is not used by wstat_gradient_weights when mu_bkg is given",
     "xspec_ds.stats.x__wstat_value_and_grad__mutmut_25": "same as x__wstat_grad__mutmut_7",
     **{
