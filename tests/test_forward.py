@@ -352,3 +352,87 @@ def test_derived_kernels_notice_any_in_place_edit(kind):
     m[150, 0] += 1e-9  # one element, far from everything
     assert not kernel.is_current()
     assert forward.prepare_kernel(m).is_current()
+
+
+def test_banded_kernel_with_blocks_of_rows_without_mass():
+    """Row blocks whose rows all sum to zero are skipped by the fold and give exact zeros in
+    the adjoint; `_all_blocks` covers every row once, in order."""
+    matrix, e_true = gaussian_kernel(200)  # 400 true x 200 reco, blocks of 64 rows
+    empty = np.r_[0:70, 192:260, 330:400]
+    matrix[empty] = 0.0
+    kernel = forward.BandedKernel(matrix)
+    assert [b[:2] for b in kernel.blocks] == [(64, 128), (128, 192), (256, 320), (320, 384)]
+    expected = [(0, 64, 0, 0), *kernel.blocks[:2], (192, 256, 0, 0), *kernel.blocks[2:], (384, 400, 0, 0)]
+    assert list(kernel._all_blocks()) == expected
+    full = forward.BandedKernel(gaussian_kernel(200)[0])  # every block has mass: the blocks themselves
+    assert len(full.blocks) == 7 and list(full._all_blocks()) == full.blocks
+    rng = np.random.default_rng(4)
+    w = rng.uniform(-1, 1, (3, 200))
+    back = forward.backproject(w, kernel)
+    assert np.all(back[:, empty] == 0.0)
+    np.testing.assert_allclose(back, w @ matrix.T, rtol=0, atol=1e-12 * np.abs(w @ matrix.T).max())
+    mu = true_counts(e_true)
+    dense = mu @ matrix  # the documented bound: each bin within 1e-12 of the total folded counts
+    np.testing.assert_allclose(forward.fold(mu, kernel), dense, rtol=0, atol=forward.TAIL_RTOL * dense.sum())
+
+
+def test_banded_kernel_check_reports_recomputed_bands():
+    """`check` probes the element just left and right of every band against ``rtol / 2`` of the
+    row sum, and returns whether the bands were recomputed."""
+    matrix, _ = gaussian_kernel(200)
+    matrix[:70] = 0.0  # rows without mass: probed at column 0 against a zero limit
+    matrix[300] = 1.0 / 200  # a full row (band = all columns): nothing to probe
+    matrix[250] = 0.0
+    matrix[250, 1:5] = 0.125  # band [1, 5) of a row summing to 0.5: limit 0.25e-12 at columns 0 and 5
+    kernel = forward.BandedKernel(matrix)
+    assert (kernel.lo[250], kernel.hi[250], kernel.lo[300], kernel.hi[300]) == (1, 5, 0, 200)
+    assert kernel.check() is False  # nothing edited: nothing recomputed
+    hi = kernel.hi.copy()
+    matrix[200, hi[200]] = 0.01  # mass just outside the band of row 200
+    assert kernel.check() is True
+    assert kernel.hi[200] == hi[200] + 1
+    assert kernel.check() is False
+    matrix[250, 0] = 5e-13  # twice the limit, just left of the band
+    assert kernel.check() is True
+    assert kernel.lo[250] == 0
+    assert kernel.check() is False
+
+
+def test_banded_kernel_work_is_the_fraction_read():
+    assert forward.BandedKernel(np.ones((1, 1))).work == 1.0
+    m = np.zeros((128, 10))
+    m[:64, 2:4] = 0.5  # block 0 reads 64 x 2, block 1 (no mass) nothing
+    assert forward.BandedKernel(m).work == 64 * 2 / m.size
+    m[0] = 0.0  # a row without mass does not widen its block's column range
+    assert forward.BandedKernel(m).work == 64 * 2 / m.size
+
+
+def test_prepare_kernel_bands_only_finite_non_negative_kernels_up_to_the_work_limit():
+    m = np.zeros((256, 200))
+    m[:, 40:160] = 1.0 / 120  # every row: a band of 120 of 200 columns, work = 0.6 = BAND_MAX_WORK
+    kernel = forward.prepare_kernel(m)
+    assert isinstance(kernel, forward.BandedKernel) and kernel.work == forward.BAND_MAX_WORK
+    m[:, 39] = 1e-3  # wider than the limit: dense
+    assert forward.prepare_kernel(m) is m
+    m[:, 39] = 0.0
+    for bad in (-1e-3, np.inf, np.nan):  # dense: NaN and inf must propagate, the tail bound needs rows >= 0
+        m[7, 3] = bad
+        assert forward.prepare_kernel(m) is m
+
+
+def test_row_bands_threshold_is_exclusive():
+    """Elements at or below ``t = rtol / 2 * row sum / n_reco`` at the ends of a row are left out."""
+    m = np.array([[0.5, 3.5, 3.5, 0.5], [0.6, 3.4, 3.4, 0.6], [0.0, 0.0, 0.0, 0.0]])  # row sums 8
+    lo, hi = forward.row_bands(m, rtol=0.5)  # t = 0.5 exactly
+    np.testing.assert_array_equal(lo, [1, 0, 0])
+    np.testing.assert_array_equal(hi, [3, 4, 0])
+
+
+def test_row_bands_of_very_wide_rows_cover_every_row():
+    """2**17 reco bins: the band search runs two rows at a time; every row gets its band."""
+    m = np.zeros((5, 2**17))
+    for i in range(5):
+        m[i, 1000 * i + 10 : 1000 * i + 20] = 0.1
+    lo, hi = forward.row_bands(m)
+    np.testing.assert_array_equal(lo, 1000 * np.arange(5) + 10)
+    np.testing.assert_array_equal(hi, 1000 * np.arange(5) + 20)

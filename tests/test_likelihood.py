@@ -4,7 +4,7 @@ of K spectra equals K single evaluations."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from xspec_ds import likelihood, stats
@@ -91,6 +91,7 @@ def test_record_fisher_is_expected_second_derivative(name):
     batched=st.booleans(),
     seed=st.integers(0, 2**31),
 )
+@example(k=2, onoff=False, batched=False, seed=432817)  # the statistic sums to -0.04 from terms of ~10
 def test_batch_equals_single_and_gradient_equals_fd(k, onoff, batched, seed):
     rng = np.random.default_rng(seed)
     flux, dflux, exposure, edisp, data, mask = _problem(rng, k, onoff=onoff, batched_edisp=batched)
@@ -101,7 +102,11 @@ def test_batch_equals_single_and_gradient_equals_fd(k, onoff, batched, seed):
         e = edisp[i] if batched else edisp
         d = {key: v[i] for key, v in data.items()}
         s1, g1, _ = likelihood.stat_grad(name, flux[i], dflux[i], exposure[i], e, d, mask[i])
-        np.testing.assert_allclose(stat[i], s1, rtol=1e-13, atol=0)
+        # the sum may cancel to near 0 (Cash terms of both signs): rounding is relative to the terms
+        terms = likelihood.masked_sum(
+            np.abs(likelihood.stat_array(name, likelihood.predict(flux[i], exposure[i], e), d)), mask[i]
+        )
+        np.testing.assert_allclose(stat[i], s1, rtol=1e-13, atol=1e-14 * terms)
         np.testing.assert_allclose(grad[i], g1, rtol=1e-10, atol=1e-12)
         # the gradient along each Jacobian direction: d/dt stat(flux + t dflux_p)
         for p in range(3):
@@ -178,3 +183,99 @@ def test_stat_grad_fisher_equals_stat_grad_and_fisher(name, kernel):
         np.testing.assert_allclose(info, i0, rtol=1e-12, atol=0)
         np.testing.assert_allclose(w, w0, rtol=1e-11, atol=1e-12 * np.abs(w0).max())
         assert grad.shape == (k, 3) and info.shape == (k, 3, 3)
+
+
+def test_stat_grad_without_signal_model_uses_zero_signal():
+    """``flux=None``: no fold, ``mu_sig = 0``: Cash of the counts on the background alone."""
+    rng = np.random.default_rng(11)
+    _, _, exposure, edisp, data, mask = _problem(rng, 3)
+    stat, grad, w = likelihood.stat_grad("cash", None, None, exposure, edisp, data, mask)
+    n, b = data["counts"], data["background"]
+    expected = np.sum(np.where(mask, 2.0 * (b - n * np.log(b)), 0.0), axis=-1)
+    np.testing.assert_allclose(stat, expected, rtol=1e-13, atol=0)
+    assert grad is None
+    np.testing.assert_allclose(w, np.where(mask, 2.0 * (1.0 - n / b), 0.0), rtol=1e-13, atol=0)
+
+
+def test_stat_grad_of_a_record_without_value_and_grad():
+    """chi2datavar has separate value and grad functions: ``sum (n - b - mu)^2 / n`` and its
+    gradient ``sum_j -2 (n_j - b_j - mu_j) / n_j J_jp`` with the explicit Jacobian."""
+    rng = np.random.default_rng(12)
+    flux, dflux, exposure, edisp, data, mask = _problem(rng, 2)
+    data["counts"] = data["counts"] + 1.0  # variance n > 0 in every bin
+    assert stats.get_statistic("chi2datavar").value_and_grad is None
+    stat, grad, w = likelihood.stat_grad("chi2datavar", flux, dflux, exposure, edisp, data, mask)
+    for i in range(2):
+        mu = (flux[i] * exposure[i]) @ edisp
+        jac = (dflux[i] * exposure[i]) @ edisp  # (P, Nr)
+        resid = data["counts"][i] - data["background"][i] - mu
+        var = data["counts"][i]
+        m = mask[i]
+        np.testing.assert_allclose(stat[i], np.sum((resid**2 / var)[m]), rtol=1e-12, atol=0)
+        np.testing.assert_allclose(grad[i], jac[:, m] @ (-2.0 * resid / var)[m], rtol=1e-10, atol=0)
+        np.testing.assert_allclose(w[i], np.where(m, -2.0 * resid / var, 0.0), rtol=1e-12, atol=0)
+
+
+def test_fisher_identity_kernel():
+    """``edisp=None`` (identity): ``I = (dflux exposure) diag(2 / mu) (dflux exposure)^T`` on the mask."""
+    rng = np.random.default_rng(13)
+    flux, dflux, exposure, _, data, mask = _problem(rng, 2, nt=8, nr=8)
+    info = likelihood.fisher("cash", flux, dflux, exposure, None, data, mask)
+    for i in range(2):
+        jac = dflux[i] * exposure[i]
+        w = np.where(mask[i], 2.0 / (flux[i] * exposure[i] + data["background"][i]), 0.0)
+        np.testing.assert_allclose(info[i], (jac * w) @ jac.T, rtol=1e-12, atol=0)
+
+
+def test_masked_sum_over_the_last_axis_with_and_without_mask():
+    values = np.arange(2 * 3 * 5, dtype=float).reshape(2, 3, 5) ** 1.5
+    expected = np.array([[sum(values[i, j, :]) for j in range(3)] for i in range(2)])
+    np.testing.assert_allclose(likelihood.masked_sum(values, None), expected, rtol=1e-15, atol=0)
+    mask = (np.arange(5) % 2 == 0) & np.ones((2, 3, 1), dtype=bool)
+    expected = np.array([[sum(values[i, j, ::2]) for j in range(3)] for i in range(2)])
+    np.testing.assert_allclose(likelihood.masked_sum(values, mask), expected, rtol=1e-15, atol=0)
+    # stat_sum without a mask: every bin of every spectrum
+    rng = np.random.default_rng(14)
+    _, _, _, _, data, _ = _problem(rng, 3)
+    mu_sig = rng.uniform(0.5, 5, data["counts"].shape)
+    per_bin = stats.cash(data["counts"], mu_sig + data["background"])
+    np.testing.assert_allclose(likelihood.stat_sum("cash", mu_sig, data), per_bin.sum(axis=1), rtol=1e-14, atol=0)
+
+
+def test_cash_record_without_background_and_at_zero_prediction():
+    """No background: ``mu = max(mu_sig, 0)``; where it is 0 the gradient weight is 0 (C is flat
+    at the truncation value there)."""
+    rec = stats.get_statistic("cash")
+    n = np.array([0.0, 3.0, 3.0, 4.0])
+    mu_sig = np.array([0.0, 0.0, -2.0, 2.0])
+    data = {"counts": n}
+    expected = stats.cash(n, np.array([0.0, 0.0, 0.0, 2.0]))
+    np.testing.assert_array_equal(rec.value(mu_sig, data), expected)
+    np.testing.assert_array_equal(rec.grad(mu_sig, data), [0.0, 0.0, 0.0, 2.0 * (1.0 - 4.0 / 2.0)])
+    value, grad = rec.value_and_grad(mu_sig, {"counts": n, "background": np.zeros(4)})
+    np.testing.assert_array_equal(value, expected)
+    np.testing.assert_array_equal(grad, [0.0, 0.0, 0.0, -2.0])
+
+
+def test_wstat_record_with_alpha_zero():
+    """alpha = 0 (no off exposure): the profiled background is 0 (not NaN), so the on counts
+    are Cash on mu_sig: ``W' = 2 (1 - n_on / mu_sig)``, Fisher weight ``2 / mu_sig``."""
+    rec = stats.get_statistic("wstat")
+    data = {"counts": np.array([5.0, 5.0]), "counts_off": np.array([10.0, 10.0]), "alpha": np.array([0.0, 0.2])}
+    mu_sig = np.array([4.0, 4.0])
+    grad = rec.grad(mu_sig, data)
+    assert grad[0] == 2.0 * (1.0 - 5.0 / 4.0)
+    mu_bkg = stats.get_wstat_mu_bkg(5.0, 10.0, 0.2, 4.0)
+    np.testing.assert_allclose(grad[1], 2.0 * (1.0 - 5.0 / (4.0 + 0.2 * mu_bkg)), rtol=1e-14, atol=0)
+    np.testing.assert_array_equal(rec.value_and_grad(mu_sig, data)[1], grad)
+    assert rec.fisher(mu_sig, data)[0] == 0.5
+
+
+def test_wstat_fisher_float32_alpha_in_float64():
+    rec = stats.get_statistic("wstat")
+    alpha32 = np.array([0.1, 0.3, 0.7], dtype=np.float32)
+    data = {"counts": np.array([5.0, 8.0, 2.0]), "counts_off": np.array([30.0, 12.0, 7.0]), "alpha": alpha32}
+    mu_sig = np.array([2.0, 3.5, 1.25])
+    a = alpha32.astype(np.float64)
+    b = stats.get_wstat_mu_bkg(data["counts"], data["counts_off"], a, mu_sig)
+    np.testing.assert_allclose(rec.fisher(mu_sig, data), 2.0 / (mu_sig + a * (1 + a) * b), rtol=1e-15, atol=0)

@@ -5,6 +5,7 @@ the truncation boundary of the gradient weights, deficits and small significance
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -128,3 +129,55 @@ def test_wstat_no_runtime_warnings_and_empty_bin_limit():
         gof = stats.wstat_gof_terms(np.array([0.0, 2.0]), np.array([0.0, 0.0]))
     assert w[0] == 0.0 and np.all(np.isfinite(w))
     assert_close(gof, [0.0, 2 * (2 * math.log(2) - 2)], rtol=1e-15)
+
+
+# --- found by mutation testing after the likelihood refactor -------------------------------------
+def test_wstat_gradient_weights_where_the_on_prediction_vanishes():
+    """``mu_on = mu_sig + alpha mu_bkg = 0``: 0 for n_on > 0 (the statistic is infinite there),
+    2 for n_on = 0 (``W = 2 mu_on`` there), without numpy warnings."""
+    n_on = np.array([3.0, 1.0, 0.5, 0.0, 0.0, 4.0])
+    mu_sig = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 2.0])
+    mu_bkg = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        w = stats.wstat_gradient_weights(n_on, np.zeros(6), 0.5, mu_sig, mu_bkg=mu_bkg)
+    np.testing.assert_array_equal(w, [0.0, 0.0, 0.0, 2.0, 2.0, 2.0 * (1.0 - 4.0 / 2.5)])
+
+
+def test_wstat_gradient_weights_float32_inputs_in_float64():
+    rng = np.random.default_rng(8)
+    n_on, n_off = rng.poisson(5, 40).astype(np.float32), rng.poisson(20, 40).astype(np.float32)
+    alpha, mu_sig = rng.uniform(0.05, 0.5, 40).astype(np.float32), rng.uniform(0.5, 9, 40).astype(np.float32)
+    mu_bkg = rng.uniform(1, 30, 40).astype(np.float32)
+    a, s, b = (x.astype(np.float64) for x in (alpha, mu_sig, mu_bkg))
+    w = stats.wstat_gradient_weights(n_on, n_off, alpha, mu_sig, mu_bkg=mu_bkg)
+    np.testing.assert_allclose(w, 2.0 * (1.0 - n_on.astype(np.float64) / (s + a * b)), rtol=1e-15, atol=0)
+
+
+def test_wstat_records_with_alpha_zero_and_no_off_counts():
+    """alpha = 0, n_off = 0: the profiled background is 0 (not 0/0 = NaN): W is Cash on mu_sig
+    plus the saturated terms; no numpy warnings (also for the gradient and Fisher weight of a
+    negative prediction)."""
+    rec = stats.get_statistic("wstat")
+    data = {"counts": np.array([4.0, 0.0]), "counts_off": np.array([0.0, 0.0]), "alpha": np.array([0.0, 0.0])}
+    mu_sig = np.array([2.5, 1.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = rec.value(mu_sig, data)
+        value2, grad = rec.value_and_grad(mu_sig, data)
+        rec.grad(np.array([-1.0, -1.0]), data)  # mu_bkg = 2 |mu_sig| / 0: no divide warning
+        rec.fisher(np.array([-1.0, -1.0]), data)
+    expected = [2 * (2.5 - 4 * np.log(2.5)) + 2 * (4 * np.log(4) - 4), 2 * 1.5]
+    np.testing.assert_allclose(value, expected, rtol=1e-14, atol=0)
+    np.testing.assert_array_equal(value2, value)
+    np.testing.assert_allclose(grad, [2 * (1 - 4 / 2.5), 2.0], rtol=1e-14, atol=0)
+
+
+def test_cash_sum_literal_values():
+    n, mu = np.array([2.0, 0.0, 5.0]), np.array([2.0, 3.0, 1.0])
+    per_bin = [2 * (2 - 2 * np.log(2)), 2 * 3.0, 2 * 1.0]
+    np.testing.assert_allclose(stats.cash_sum(n, mu), sum(per_bin), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(
+        stats.cash_sum(n, mu, np.array([True, False, True])), per_bin[0] + 2.0, rtol=1e-15, atol=0
+    )
+    assert isinstance(stats.cash_sum(n, mu), float)

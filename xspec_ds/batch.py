@@ -74,15 +74,6 @@ class SpectrumBatch:
             reco_edges=self.reco_edges,
         )
 
-    def row(self, k: int) -> dict:
-        """Arrays of spectrum ``k`` alone (responses unbatched)."""
-        return {
-            "data": {n: v[k] for n, v in self.data.items()},
-            "mask": self.mask[k],
-            "exposure": self.exposure[k] if self.exposure.ndim == 2 else self.exposure,
-            "edisp": self.edisp[k] if self.edisp is not None and self.edisp.ndim == 3 else self.edisp,
-        }
-
 
 def _values(var, dim: str, k: int, trailing: tuple) -> tuple[np.ndarray, bool]:
     """Float64 values of ``var`` with ``dim`` first (``per`` True) or unbatched (``per`` False)."""
@@ -96,7 +87,8 @@ def _values(var, dim: str, k: int, trailing: tuple) -> tuple[np.ndarray, bool]:
 def _first_bad(bad: np.ndarray, labels, per: bool) -> tuple[str, tuple]:
     if per:
         k = int(np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))[0])
-        return f"spectrum {labels[k]!r}", tuple(int(i) for i in np.argwhere(bad[k])[0])
+        label = labels[k].item() if isinstance(labels[k], np.generic) else labels[k]  # 'run1' or 1, not np.str_(...)
+        return f"spectrum {label!r}", tuple(int(i) for i in np.argwhere(bad[k])[0])
     return "all spectra (shared variable)", tuple(int(i) for i in np.argwhere(bad)[0])
 
 
@@ -199,7 +191,7 @@ def _as_xarray(d) -> xr.Dataset:
     return d if isinstance(d, xr.Dataset) else d.data
 
 
-def batch_from_datasets(datasets, dim: str = "obs", statistic: str | None = None) -> SpectrumBatch:
+def batch_from_datasets(datasets, statistic: str | None = None) -> SpectrumBatch:
     """A `SpectrumBatch` of a list of datasets on one binning (shared responses unbroadcast).
 
     Raises
@@ -225,10 +217,15 @@ def batch_from_datasets(datasets, dim: str = "obs", statistic: str | None = None
     kinds = {"counts_off" in d.variables for d in dss}
     if len(kinds) > 1:
         raise ValueError("a batch mixes on-off (counts_off) and Cash datasets: fit them separately")
+    for name in ("exposure", "edisp"):  # a response missing from some datasets only: no silent identity kernel
+        present = [name in d.variables for d in dss]
+        if any(present) and not all(present):
+            i = present.index(False)
+            raise ValueError(f"spectrum {names[i]!r} has no {name!r} variable (others have it)")
     # shared responses: keep one copy when every dataset has the same array
     shared = {}
     for name in ("exposure", "edisp"):
-        if name in dss[0].variables and all(name in d.variables for d in dss):
+        if name in dss[0].variables:
             first = dss[0][name]
             unit = first.attrs.get("units", "")
             if all(

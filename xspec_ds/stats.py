@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -143,7 +144,7 @@ def wstat_gradient_weights(n_on, n_off, alpha, mu_sig, mu_bkg=None) -> np.ndarra
     n_on = np.asarray(n_on, dtype=np.float64)
     if mu_bkg is None:
         mu_bkg = get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig)
-    mu_on = np.asarray(mu_sig, dtype=np.float64) + np.asarray(alpha) * mu_bkg
+    mu_on = np.asarray(mu_sig, dtype=np.float64) + np.asarray(alpha, dtype=np.float64) * np.asarray(mu_bkg, np.float64)
     ok = mu_on > 0
     ratio = np.divide(n_on, mu_on, out=np.zeros_like(mu_on), where=ok)
     w = 2.0 * (1.0 - ratio)
@@ -255,21 +256,14 @@ def chi2gehrels(mu_sig, data):
     return chi2(d, v, mu_sig)
 
 
-def _chi2_grad(kind):
-    def grad(mu_sig, data):
-        d, v = _chi2_from_mapping(data, kind)
-        return chi2_gradient_weights(d, v, mu_sig)
-
-    return grad
+def _chi2_grad(mu_sig, data, kind):
+    d, v = _chi2_from_mapping(data, kind)
+    return chi2_gradient_weights(d, v, mu_sig)
 
 
-def _chi2_fisher(kind):
-    def fisher(mu_sig, data):
-        _, v = _chi2_from_mapping(data, kind)
-        with np.errstate(divide="ignore"):
-            return np.where(v > 0, 2.0 / np.where(v > 0, v, 1.0), 0.0) * np.ones_like(np.asarray(mu_sig, float))
-
-    return fisher
+def _chi2_fisher(mu_sig, data, kind):
+    _, v = _chi2_from_mapping(data, kind)
+    return np.where(v > 0, 2.0 / np.where(v > 0, v, 1.0), 0.0) * np.ones_like(np.asarray(mu_sig, float))
 
 
 def _chi2_errors(data):
@@ -295,8 +289,8 @@ def _chi2_errors_fisher(mu_sig, data):
 
 
 CHI2_STATISTICS = {
-    "chi2datavar": (chi2datavar, _chi2_grad("datavar"), _chi2_fisher("datavar")),
-    "chi2gehrels": (chi2gehrels, _chi2_grad("gehrels"), _chi2_fisher("gehrels")),
+    "chi2datavar": (chi2datavar, partial(_chi2_grad, kind="datavar"), partial(_chi2_fisher, kind="datavar")),
+    "chi2gehrels": (chi2gehrels, partial(_chi2_grad, kind="gehrels"), partial(_chi2_fisher, kind="gehrels")),
     "chi2": (chi2_errors, _chi2_errors_grad, _chi2_errors_fisher),
 }
 """Chi-square statistics as ``name -> (value, grad, fisher)``, each ``f(mu_sig, data)`` with
@@ -352,14 +346,14 @@ def _cash_value(mu_sig, data):
 
 
 def _cash_grad(mu_sig, data):
-    mu = _cash_mu(mu_sig, data)
-    return np.where(mu > 0, cash_gradient_weights(data["counts"], mu), 0.0)
+    """``dC/dmu_sig``: 0 where the (clipped) total prediction is 0 (`cash_gradient_weights`)."""
+    return cash_gradient_weights(data["counts"], _cash_mu(mu_sig, data))
 
 
 def _cash_value_and_grad(mu_sig, data):
     mu = _cash_mu(mu_sig, data)
     n = data["counts"]
-    return cash(n, mu), np.where(mu > 0, cash_gradient_weights(n, mu), 0.0)
+    return cash(n, mu), cash_gradient_weights(n, mu)
 
 
 def _cash_fisher(mu_sig, data):
