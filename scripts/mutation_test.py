@@ -47,11 +47,24 @@ MODULES = {
     ),
     "forward": (
         "xspec_ds/forward.py",
-        ["tests/test_forward.py", "tests/test_dataset.py", "tests/test_square_kernels.py", "tests/fit/test_fisher.py"],
+        [
+            "tests/test_forward.py",
+            "tests/test_dataset.py",
+            "tests/test_square_kernels.py",
+            "tests/fit/test_fisher.py",
+            "tests/fit/test_norm_skip.py",
+        ],
     ),
     "likelihood": (
         "xspec_ds/likelihood.py",
-        ["tests/test_likelihood.py", "tests/test_dataset.py", "tests/fit/test_batch.py", "tests/fit/test_joint.py"],
+        [
+            "tests/test_likelihood.py",
+            "tests/test_dataset.py",
+            "tests/fit/test_batch.py",
+            "tests/fit/test_joint.py",
+            "tests/fit/test_scoring.py",
+            "tests/fit/test_norm_skip.py",
+        ],
     ),
     "batch": ("xspec_ds/batch.py", ["tests/test_batch.py", "tests/fit/test_batch.py"]),
     "spectral": ("xspec_ds/models/spectral.py", ["tests/models"]),
