@@ -81,6 +81,9 @@ _ONE_OF_TWO = (
     "converting neither is killed by test_cash_sqrt_ts_unsigned_integer_counts"
 )
 EQUIVALENT: dict[str, str] = {
+    "xspec_ds.likelihood.x__fold_rows__mutmut_2": (
+        "for a 2-D ndarray kernel np.matmul(mu_true, edisp) is the product forward.fold computes (mu_true @ edisp)"
+    ),
     "xspec_ds.stats.x_cash__mutmut_3": "n_on (any dtype) only multiplies the float64 log(mu): promotion to float64 is exact",
     "xspec_ds.stats.x_cash__mutmut_5": "same as x_cash__mutmut_3 (np.asarray without dtype)",
     "xspec_ds.stats.x_cash_gradient_weights__mutmut_26": "placeholder divisor in the branch np.where discards",

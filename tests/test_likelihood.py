@@ -279,3 +279,29 @@ def test_wstat_fisher_float32_alpha_in_float64():
     a = alpha32.astype(np.float64)
     b = stats.get_wstat_mu_bkg(data["counts"], data["counts_off"], a, mu_sig)
     np.testing.assert_allclose(rec.fisher(mu_sig, data), 2.0 / (mu_sig + a * (1 + a) * b), rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("shared", ["flux", "dflux"])
+def test_stat_grad_fisher_broadcasts_flux_and_jacobian_leading_shapes(shared):
+    """A flux shared by K spectra with a Jacobian per spectrum (and the reverse) broadcast to K
+    rows, as `stat_grad` does, and integer inputs are computed in float64."""
+    rng = np.random.default_rng(8)
+    k, nt, nr = 4, 30, 20
+    flux, dflux, exposure, edisp, data, mask = _problem(rng, k, nt=nt, nr=nr)
+    if shared == "flux":
+        flux = flux[0]
+    else:
+        dflux = dflux[0]
+    stat, grad, info, _ = likelihood.stat_grad_fisher("cash", flux, dflux, exposure, edisp, data, mask)
+    full_flux = np.broadcast_to(flux, (k, nt))
+    full_dflux = np.broadcast_to(dflux, (k, 3, nt))
+    s0, g0, _ = likelihood.stat_grad("cash", full_flux, full_dflux, exposure, edisp, data, mask)
+    i0 = likelihood.fisher("cash", full_flux, full_dflux, exposure, edisp, data, mask)
+    np.testing.assert_allclose(stat, s0, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(grad, g0, rtol=1e-9, atol=1e-9 * np.abs(g0).max())
+    np.testing.assert_allclose(info, i0, rtol=1e-12, atol=0)
+    assert grad.shape == (k, 3) and info.shape == (k, 3, 3)
+    ints = likelihood.stat_grad_fisher("cash", np.ones(nt, int), np.ones((1, nt), int), exposure, edisp, data, mask)
+    floats = likelihood.stat_grad_fisher("cash", np.ones(nt), np.ones((1, nt)), exposure, edisp, data, mask)
+    for a, b in zip(ints, floats, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -188,8 +188,7 @@ def stat_grad_fisher(
     True
     """
     record = get_statistic(statistic)
-    flux = np.asarray(flux, dtype=np.float64)
-    dflux = np.asarray(dflux, dtype=np.float64)
+    flux, dflux = np.asarray(flux), np.asarray(dflux)  # float64 after the product with the exposure
     lead = np.broadcast_shapes(flux.shape[:-1], dflux.shape[:-2])
     rows = np.concatenate(
         [
