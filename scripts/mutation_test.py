@@ -157,7 +157,6 @@ EQUIVALENT: dict[str, str] = {
         for k in (53, 58, 59)
     },
     "xspec_ds.forward.xǁBandedKernelǁ_build__mutmut_60": "b >= a: a block has b > a or (no mass) b = 0 < a = n_reco",
-    "xspec_ds.likelihood.x_fisher__mutmut_29": "a dense 2-D kernel through np.matmul instead of fold: fold is that matmul",
     "xspec_ds.likelihood.x_stat_grad__mutmut_15": "np.zeros(()) instead of np.zeros(counts.shape): the 0-d zero "
     "signal broadcasts against the data to the same values and shapes",
 }

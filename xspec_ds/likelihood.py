@@ -127,11 +127,7 @@ def fisher(
     weight = record.fisher(mu_sig, data)
     if mask is not None:
         weight = np.where(mask, weight, 0.0)
-    mu_true = dflux * np.asarray(exposure)[..., None, :]
-    if isinstance(edisp, np.ndarray) and edisp.ndim > 2:  # one kernel per spectrum: (..., P, Nt) @ (..., Nt, Nr)
-        jac = np.matmul(mu_true, edisp)
-    else:
-        jac = forward.fold(mu_true, edisp)
+    jac = _fold_rows(dflux * np.asarray(exposure)[..., None, :], edisp)
     return np.matmul(jac * weight[..., None, :], np.swapaxes(jac, -1, -2))
 
 
