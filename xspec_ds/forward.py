@@ -169,7 +169,6 @@ class BandedKernel:
         "hi",
         "blocks",
         "_probe",
-        "_probe_flat",
         "_limit",
         "work",
         "fingerprint",
@@ -189,7 +188,6 @@ class BandedKernel:
 
     def _build(self, block_rows: int = BAND_BLOCK_ROWS) -> None:
         m = self.matrix
-        self.fingerprint = kernel_fingerprint(m)
         total = m.sum(axis=1)
         lo, hi = row_bands(m, self.rtol, total)
         n_true, n_reco = m.shape
@@ -211,8 +209,7 @@ class BandedKernel:
         )
         cut = 0.5 * self.rtol * total
         self._limit = np.concatenate([cut[has_left], cut[has_right]])
-        # the same elements as flat indices (one np.take on a C-contiguous matrix, ~3x faster)
-        self._probe_flat = self._probe[0] * n_reco + self._probe[1] if m.flags.c_contiguous else None
+        self.fingerprint = kernel_fingerprint(m)
 
     @property
     def ndim(self) -> int:
@@ -223,10 +220,7 @@ class BandedKernel:
 
         Returns True if the bands were recomputed. Costs two gathers of ``n_true`` elements.
         """
-        m = self.matrix
-        flat = self._probe_flat
-        near = np.take(m.reshape(-1), flat) if flat is not None and m.flags.c_contiguous else m[self._probe]
-        if not np.any(near > self._limit):
+        if not np.any(self.matrix[self._probe] > self._limit):
             return False
         self._build()
         return True
