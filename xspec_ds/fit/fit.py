@@ -52,6 +52,7 @@ class _Objective:
         self.nfev = 0
         self._last = None  # (x, stat, grad) of the latest evaluation
         self._last_value = None  # (x, stat) of the latest value-only evaluation
+        self._last_fisher = None  # (x, stat, grad, info) of the latest scoring evaluation
         self._joint = None
 
     def x0(self) -> np.ndarray:
@@ -92,6 +93,9 @@ class _Objective:
         value and Jacobian rows per dataset (`JointLikelihood.stat_grad_fisher`); None when a
         dataset cannot give the information. Shares `fun_grad`'s cache of the latest point."""
         self.set(x)
+        last = self._last_fisher
+        if last is not None and np.array_equal(last[0], x):
+            return last[1], last[2].copy(), last[3].copy()
         if self._joint is None:
             self._joint = JointLikelihood(self.datasets)
         out = self._joint.stat_grad_fisher(self.params)
@@ -104,7 +108,8 @@ class _Objective:
         else:
             grad, info = grad * self.scales, info * np.outer(self.scales, self.scales)
         self._last = (np.array(x, dtype=float, copy=True), stat, grad)
-        return stat, grad.copy(), info
+        self._last_fisher = (self._last[0], stat, grad, info)
+        return stat, grad.copy(), info.copy()
 
     def supports_fisher(self) -> bool:
         if self._joint is None:
@@ -314,7 +319,12 @@ class Fit:
         params = self._free(datasets)
         obj = _Objective(datasets, params)
         x0 = obj.x0()
-        if not np.isfinite(obj.fun(x0)):
+        scoring = self.backend == "scipy" and self.optimize_opts.get("method", "auto") == "auto"
+        if scoring and obj.supports_fisher():  # the scoring's first evaluation doubles as the check
+            stat0 = obj.fun_grad_fisher(x0)[0]
+        else:
+            stat0 = obj.fun(x0)
+        if not np.isfinite(stat0):
             raise ValueError("the statistic is not finite at the starting parameters")
         hessian = None
         if self.backend == "minuit":
