@@ -154,22 +154,22 @@ EQUIVALENT.update(
         _B + "x__values__mutmut_17": "same as x__values__mutmut_7 (shared variables)",
         _B + "x__first_bad__mutmut_11": "reshape(k, -2): numpy 2 treats any negative size as -1",
         _B
-        + "x_batch_from_datasets__mutmut_69": "{not x for x}: a set of booleans has as many elements as its negation",
-        _B + "x_batch_from_datasets__mutmut_154": "the name of the stacked arrays' reco dimension is internal: "
+        + "x_batch_from_datasets__mutmut_67": "{not x for x}: a set of booleans has as many elements as its negation",
+        _B + "x_batch_from_datasets__mutmut_152": "the name of the stacked arrays' reco dimension is internal: "
         "batch_from_xarray reads the values by position",
-        _B + "x_batch_from_datasets__mutmut_155": "same as x_batch_from_datasets__mutmut_154",
-        _B + "x_batch_from_datasets__mutmut_165": "dss[1] instead of dss[0]: responses are present in all datasets "
+        _B + "x_batch_from_datasets__mutmut_153": "same as x_batch_from_datasets__mutmut_152",
+        _B + "x_batch_from_datasets__mutmut_163": "dss[1] instead of dss[0]: responses are present in all datasets "
         "or none (checked before), and one dataset always takes the shared branch",
         _B
-        + "x_batch_from_datasets__mutmut_217": "dims of dss[1]'s response instead of dss[0]'s: one binning (checked)",
-        _B + "x_batch_from_datasets__mutmut_226": "< instead of <= for the coordinates' dimensions: no coordinate "
+        + "x_batch_from_datasets__mutmut_215": "dims of dss[1]'s response instead of dss[0]'s: one binning (checked)",
+        _B + "x_batch_from_datasets__mutmut_224": "< instead of <= for the coordinates' dimensions: no coordinate "
         "spans both energy dimensions",
-        _B + "x_batch_from_datasets__mutmut_234": "the label coordinate on another dimension name: batch_from_xarray "
+        _B + "x_batch_from_datasets__mutmut_232": "the label coordinate on another dimension name: batch_from_xarray "
         "reads the labels from the coordinate's values",
-        _B + "x_batch_from_datasets__mutmut_235": "same as x_batch_from_datasets__mutmut_234",
-        _B + "x_batch_from_datasets__mutmut_237": "labels as a numpy str array instead of object: the same strings "
+        _B + "x_batch_from_datasets__mutmut_233": "same as x_batch_from_datasets__mutmut_232",
+        _B + "x_batch_from_datasets__mutmut_235": "labels as a numpy str array instead of object: the same strings "
         "(messages use .item())",
-        _B + "x_batch_from_datasets__mutmut_239": "same as x_batch_from_datasets__mutmut_237",
+        _B + "x_batch_from_datasets__mutmut_237": "same as x_batch_from_datasets__mutmut_235",
     }
 )
 _S = "xspec_ds.models.spectral."
