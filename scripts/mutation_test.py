@@ -152,6 +152,9 @@ EQUIVALENT.update(
         _B + "x__values__mutmut_7": "bool masks also converted to float64: the caller converts them back with "
         "np.asarray(vals, dtype=bool)",
         _B + "x__values__mutmut_17": "same as x__values__mutmut_7 (shared variables)",
+        _B + "x__check_finite__mutmut_49": "per or ndim == 3 for edisp: a per-spectrum kernel is the 3-D one",
+        _B + "x_batch_from_xarray__mutmut_15": "ds[dim] of a dimension without coordinate is 0..k-1 (xarray), as "
+        "np.arange(k)",
         _B + "x__first_bad__mutmut_11": "reshape(k, -2): numpy 2 treats any negative size as -1",
         _B
         + "x_batch_from_datasets__mutmut_67": "{not x for x}: a set of booleans has as many elements as its negation",

@@ -369,3 +369,26 @@ def test_integer_counts_and_masks_from_datasets():
     batch = batch_from_xarray(xdata, "obs")
     assert batch.data["counts"].dtype == np.float64
     np.testing.assert_array_equal(batch.data["counts"], np.stack([dss[0].counts.values] * 3))
+
+
+def test_default_dimension_and_shared_mask():
+    dss = make_spectra(2, seed=25, mask_prob=0.3)
+    data = xr.concat([d.data for d in dss], dim="obs")
+    data["mask_safe"] = dss[1].data["mask_safe"]  # shared by both spectra (no obs dimension)
+    batch = batch_from_xarray(data)  # dim="obs" by default
+    assert len(batch) == 2
+    assert not batch.mask.all()
+    np.testing.assert_array_equal(batch.mask, np.stack([dss[1].mask_safe.values] * 2))
+
+
+def test_edisp_rows_summing_to_exactly_one_plus_the_tolerance_are_accepted():
+    from xspec_ds.validation import EDISP_ROW_SUM_TOL
+
+    dss = make_spectra(2, seed=26)
+    data = xr.concat([d.data for d in dss], dim="obs")
+    edisp = dss[0].data["edisp"].copy()
+    edisp.values[7] = 0.0
+    edisp.values[7, :2] = [0.5, (1.0 + EDISP_ROW_SUM_TOL) - 0.5]  # both sums exact in floating point
+    assert edisp.values[7].sum() == 1.0 + EDISP_ROW_SUM_TOL
+    data["edisp"] = edisp
+    np.testing.assert_array_equal(batch_from_xarray(data, "obs").edisp, edisp.values)
