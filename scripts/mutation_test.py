@@ -153,8 +153,12 @@ EQUIVALENT.update(
         "np.asarray(vals, dtype=bool)",
         _B + "x__values__mutmut_17": "same as x__values__mutmut_7 (shared variables)",
         _B + "x__check_finite__mutmut_49": "per or ndim == 3 for edisp: a per-spectrum kernel is the 3-D one",
-        _B + "x_batch_from_xarray__mutmut_15": "ds[dim] of a dimension without coordinate is 0..k-1 (xarray), as "
-        "np.arange(k)",
+        **{
+            f"{_B}x_batch_from_xarray__mutmut_{k}": "neginf of nan_to_num: acceptances are checked non-negative "
+            "before, so acc / acc_off is never -inf"
+            for k in (127, 131, 135)
+        },
+        _B + "x_batch_from_xarray__mutmut_129": "nan=0.0 dropped: 0.0 is nan_to_num's default",
         _B + "x__first_bad__mutmut_11": "reshape(k, -2): numpy 2 treats any negative size as -1",
         _B
         + "x_batch_from_datasets__mutmut_67": "{not x for x}: a set of booleans has as many elements as its negation",
