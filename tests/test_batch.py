@@ -1,6 +1,7 @@
 """`xspec_ds.batch`: arrays of K spectra from an obs-dimensioned Dataset or a list of datasets."""
 
 import re
+import warnings
 
 import astropy.units as u
 import numpy as np
@@ -158,6 +159,8 @@ def test_binning_compared_in_tev_whatever_the_unit():
     data = [_in_gev(dss[0].data), dss[1].data, _in_gev(dss[2].data)]
     batch = batch_from_datasets(data)
     np.testing.assert_allclose(batch.reco_edges, dss[1].data.energy_min.values.tolist() + [60.0], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(batch.e_lo, dss[1].data.energy_true_min.values, rtol=1e-15, atol=0)  # TeV
+    np.testing.assert_allclose(batch.e_hi, dss[1].data.energy_true_max.values, rtol=1e-15, atol=0)
 
 
 @pytest.mark.parametrize("dim", ["energy", "energy_true"])
@@ -287,7 +290,9 @@ def test_onoff_alpha_defaults_and_empty_acceptances():
     acc_off = np.full(20, 4.0)
     acc_off[[5, 6]] = 0.0
     dss[1].acceptance, dss[1].acceptance_off = acc, acc_off
-    batch = batch_from_datasets(dss)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 1/0 and 0/0 are expected: no numpy warnings
+        batch = batch_from_datasets(dss)
     expected = np.full(20, 0.25)
     expected[[4, 5, 6]] = 0.0  # 0/4, 1/0 and 0/0: no background in the on region
     np.testing.assert_array_equal(batch.data["alpha"][1], expected)
@@ -369,3 +374,26 @@ def test_integer_counts_and_masks_from_datasets():
     batch = batch_from_xarray(xdata, "obs")
     assert batch.data["counts"].dtype == np.float64
     np.testing.assert_array_equal(batch.data["counts"], np.stack([dss[0].counts.values] * 3))
+
+
+def test_default_dimension_and_shared_mask():
+    dss = make_spectra(2, seed=25, mask_prob=0.3)
+    data = xr.concat([d.data for d in dss], dim="obs")
+    data["mask_safe"] = dss[1].data["mask_safe"]  # shared by both spectra (no obs dimension)
+    batch = batch_from_xarray(data)  # dim="obs" by default
+    assert len(batch) == 2
+    assert not batch.mask.all()
+    np.testing.assert_array_equal(batch.mask, np.stack([dss[1].mask_safe.values] * 2))
+
+
+def test_edisp_rows_summing_to_exactly_one_plus_the_tolerance_are_accepted():
+    from xspec_ds.validation import EDISP_ROW_SUM_TOL
+
+    dss = make_spectra(2, seed=26)
+    data = xr.concat([d.data for d in dss], dim="obs")
+    edisp = dss[0].data["edisp"].copy()
+    edisp.values[7] = 0.0
+    edisp.values[7, :2] = [0.5, (1.0 + EDISP_ROW_SUM_TOL) - 0.5]  # both sums exact in floating point
+    assert edisp.values[7].sum() == 1.0 + EDISP_ROW_SUM_TOL
+    data["edisp"] = edisp
+    np.testing.assert_array_equal(batch_from_xarray(data, "obs").edisp, edisp.values)

@@ -75,7 +75,7 @@ class SpectrumBatch:
         )
 
 
-def _values(var, dim: str, k: int, trailing: tuple) -> tuple[np.ndarray, bool]:
+def _values(var, dim: str, trailing: tuple) -> tuple[np.ndarray, bool]:
     """Float64 values of ``var`` with ``dim`` first (``per`` True) or unbatched (``per`` False)."""
     if dim in var.dims:
         arr = var.transpose(dim, *trailing).values
@@ -136,14 +136,14 @@ def batch_from_xarray(ds: xr.Dataset, dim: str = "obs", statistic: str | None = 
     if "counts" not in ds.variables:
         raise ValueError("the data have no 'counts' variable: nothing to fit")
     k = ds.sizes[dim]
-    labels = np.asarray(ds[dim].values) if dim in ds.coords else np.arange(k)
+    labels = np.asarray(ds[dim].values)  # positions 0..k-1 when dim has no coordinate (xarray)
     n_reco = ds.sizes["energy"]
     arrays, per = {}, {}
     for name in _DATA_VARS:
         if name not in ds.variables:
             continue
         trailing = tuple(d for d in ds[name].dims if d != dim)
-        arrays[name], per[name] = _values(ds[name], dim, k, trailing)
+        arrays[name], per[name] = _values(ds[name], dim, trailing)
         _check_finite(arrays[name], name, labels, per[name])
 
     def per_spectrum(name):
@@ -154,7 +154,7 @@ def batch_from_xarray(ds: xr.Dataset, dim: str = "obs", statistic: str | None = 
     for m in ("mask_safe", "mask_fit"):
         if m in ds.variables:
             trailing = tuple(d for d in ds[m].dims if d != dim)
-            vals, p = _values(ds[m], dim, k, trailing)
+            vals, p = _values(ds[m], dim, trailing)
             mask &= np.asarray(vals, dtype=bool)
     data = {"counts": per_spectrum("counts")}
     if statistic is None:
