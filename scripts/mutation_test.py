@@ -138,6 +138,10 @@ def prepare(workdir: Path, module: str) -> Path:
         f'only_mutate = ["{target}"]',
         f"pytest_add_cli_args_test_selection = {tests!r}".replace("'", '"'),
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not slow", "-x", "-q"]',
+        # workers fork from a server that has only collected the tests: forked from mutmut's main
+        # process (which ran them), a worker inherits dask's thread pool without its threads and
+        # deadlocks on any compute(), so surviving mutants of dask-tested code showed as timeouts
+        'process_isolation = "forkserver"',
         "",
     ]
     with open(dest / "pyproject.toml", "a") as f:
