@@ -45,7 +45,13 @@ MODULES = {
     "spectral": ("xspec_ds/models/spectral.py", ["tests/models"]),
     "stack": (
         "xspec_ds/ops/stack.py",
-        ["tests/ops/test_stack.py", "tests/ops/test_stack_reference.py", "tests/ops/test_stack_rules.py"],
+        [
+            "tests/ops/test_stack.py",
+            "tests/ops/test_stack_reference.py",
+            "tests/ops/test_stack_rules.py",
+            "tests/ops/test_stack_lazy.py",
+            "tests/io/test_lazy.py::test_open_mfdataset_stack_equals_in_memory",  # the open_mfdataset graph
+        ],
     ),
 }
 
