@@ -84,6 +84,36 @@ _S = "xspec_ds.models.spectral."
 _SPECTRAL_EQUIVALENT: dict[str, list[str]] = {}  # filled after the review of the run
 EQUIVALENT.update({_S + name: why for why, names in _SPECTRAL_EQUIVALENT.items() for name in names})
 
+_K = "xspec_ds.ops.stack."
+_STACK_EQUIVALENT = {
+    "einsum subscripts in upper case: the same labels, the same contraction": ["x__edisp_numerator__mutmut_16"],
+    "bool.astype(None) is float64, numpy's default": ["x__edisp_numerator__mutmut_21"],
+    "zip(..., strict=) changed or dropped: both sequences are built from the same names": [
+        *(f"x__block_partials__mutmut_{k}" for k in (5, 8, 9)),
+        *(f"x__common_source__mutmut_{k}" for k in (4, 7, 8)),
+    ],
+    "_common_source only chooses between two graphs computing the same partial sums (scheduling "
+    "only), and with the installed dask (2026.8: graph tasks are Task objects, not tuples) it never "
+    "matches and returns None, as these mutants do": [
+        f"x__common_source__mutmut_{k}"
+        for k in (1, 9, 10, 11, 12, 13, 14, 15, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31)
+    ],
+    "_dict_partials is reached only when _common_source matches, never with the installed dask": [
+        f"x__dict_partials__mutmut_{k}" for k in (1, 2, 3)
+    ],
+    "placeholder divisor of a row that np.where discards": ["x__finalize_partials__mutmut_30"],
+    "guard of _reduce_lazy: every array has the obs axis first with the same length (built so), "
+    "so neither 'or' nor 'and' ever returns None": ["x__reduce_lazy__mutmut_9"],
+    "name dropped in stack_in_place: stack_xarray keeps the first dataset's attrs, whose name is the dataset's name": [
+        "x_stack_in_place__mutmut_3",
+        "x_stack_in_place__mutmut_5",
+    ],
+    "the GTI pair is not deleted before the update: xarray replaces both variables (new length) in one update": [
+        "x_replace_contents__mutmut_4"
+    ],
+}
+EQUIVALENT.update({_K + name: why for why, names in _STACK_EQUIVALENT.items() for name in names})
+
 COPY_ITEMS = ("xspec_ds", "tests", "setup.cfg", "pyproject.toml", "README.md")
 
 
