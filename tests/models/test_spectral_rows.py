@@ -301,3 +301,37 @@ def test_integral_deriv_of_a_foreign_parameter_is_zero():
     d = pl._integral_deriv(LO, HI, [foreign, pl.amplitude, foreign])
     np.testing.assert_array_equal(d[[0, 2]], 0.0)
     assert_close(d[1], flux[0] / 2e-11, rtol=1e-11)
+
+
+def test_current_value_integral_and_numeric_jacobians_use_the_given_nodes():
+    """``_integral`` (the dataset's cached-nodes call) and the central-difference Jacobian of a
+    quadrature model without analytic derivatives (smooth broken power law) integrate on the
+    caller's nodes."""
+    nodes = _coarse(LO, HI)
+    lp = xs.LogParabolaSpectralModel(amplitude="3e-12 cm-2 s-1 TeV-1", reference="2 TeV", alpha=2.3, beta=0.25)
+    t = (3e-12, 2.0, 2.3, 0.25)
+    assert_close(lp._integral(LO, HI, nodes), nodes.integrate(_lp(t, nodes.energy)[0]), rtol=1e-13)
+
+    def sbpl(t, e):
+        i1, i2, a, eb, r, beta = t
+        return a * (e / r) ** -i1 * (1 + (e / eb) ** ((i2 - i1) / beta)) ** -beta
+
+    t = np.array([1.8, 2.9, 2.0, 3.0, 1.5, 0.7])
+    model = xs.SmoothBrokenPowerLawSpectralModel()
+    assert_close(model.integral_kernel(t, LO, HI, nodes), nodes.integrate(sbpl(t, nodes.energy)), rtol=1e-13)
+    jac = model.integral_jacobian(t, LO, HI, nodes)
+    for k in range(t.size):  # central differences of the reference on the same nodes
+        h = 1e-6 * abs(t[k])
+        tp, tm = t.copy(), t.copy()
+        tp[k] += h
+        tm[k] -= h
+        expected = (nodes.integrate(sbpl(tp, nodes.energy)) - nodes.integrate(sbpl(tm, nodes.energy))) / (2 * h)
+        scale = np.abs(expected).max()
+        assert_close(jac[k] / scale, expected / scale, rtol=1e-7, atol=1e-9, err_msg=str(k))
+
+
+def test_constant_integral_jacobian_is_the_bin_width():
+    rows = np.array([[2.5], [0.3]])
+    model = xs.ConstantSpectralModel()
+    np.testing.assert_array_equal(model.integral_jacobian(rows, LO, HI)[:, 0], np.broadcast_to(HI - LO, (2, LO.size)))
+    assert_close(model.integral_kernel(rows, LO, HI), rows * (HI - LO), rtol=1e-15)
