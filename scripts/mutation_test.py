@@ -81,7 +81,87 @@ EQUIVALENT: dict[str, str] = {
     "xspec_ds.forward.x_backproject__mutmut_2": "1-D weights through the 2-D branch: w.T is w, same product",
 }
 _S = "xspec_ds.models.spectral."
-_SPECTRAL_EQUIVALENT: dict[str, list[str]] = {}  # filled after the review of the run
+_SPECTRAL_EQUIVALENT = {
+    "< vs <= (or a threshold moved up) at the switch between two exact forms of the same integral or "
+    "derivative (plain difference / expm1 form / series): all accurate there, rounding only": [
+        *(f"x__pl_integral__mutmut_{k}" for k in (7, 8, 13, 45, 46, 146)),
+        *(f"x__pl_unit_and_dindex__mutmut_{k}" for k in (9, 10)),
+        *(f"x__pl_integral_dindex__mutmut_{k}" for k in (17, 125)),
+    ],
+    "batch shortcut skipped (edge powers, row split, closed-form pair): the per-bin or "
+    "element-by-element branch evaluates the same formulas on the same values": [
+        *(f"x__pl_integral__mutmut_{k}" for k in (16, 19, 20, 47, 50)),
+        *(f"x__split_rows__mutmut_{k}" for k in (1, 3, 6, 7, 8, 9, 10)),
+        *(f"x__contiguous__mutmut_{k}" for k in (2, 4, 5, 6, 7, 8, 9, 12, 13, 14, 17, 18, 19)),
+        *(f"x__edge_powers__mutmut_{k}" for k in (4, 5, 9, 12, 13)),
+        *(f"x__pl_unit_and_dindex__mutmut_{k}" for k in (1, 11, 14, 15)),
+        *(f"x__pl_integral_dindex__mutmut_{k}" for k in (10, 13, 14, 46, 49, 55)),
+        *(f"xǁPowerLawSpectralModelǁ_integral_and_jac_t__mutmut_{k}" for k in (2, 5, 6)),
+    ],
+    "_combine_rows is called only for batches with both kinds of rows": ["x__combine_rows__mutmut_6"],
+    "errstate in _pl_integral: with positive edges there is no division by zero or invalid value": [
+        f"x__pl_integral__mutmut_{k}" for k in (130, 131, 132, 133)
+    ],
+    "placeholder divisor in the np.where branch that is discarded (or divides by g = 1)": [
+        f"x__pl_integral__mutmut_{k}" for k in (155, 162, 163)
+    ],
+    "np.broadcast(l1, l2) -> one of them: prim starts as zeros and broadcasts in the first sum": [
+        f"x__pl_integral_dindex__mutmut_{k}" for k in (129, 130, 131, 132)
+    ],
+    "13 instead of 12 series terms: the 13th is below 1e-30 relative for |1 - index| < 1e-3": [
+        "x__pl_integral_dindex__mutmut_136",
+        "x__pl_integral_dindex_series__mutmut_6",
+    ],
+    "dtype=float64 dropped where the input is already float64 (expanded parameter rows, Python floats)": [
+        "x__expand__mutmut_5",
+        "x__expand__mutmut_7",
+        "x__split_rows__mutmut_19",
+        "x__split_rows__mutmut_21",
+        "x__central_differences__mutmut_3",
+        "x__central_differences__mutmut_5",
+        "xǁSpectralModelǁtheta__mutmut_2",
+        "xǁSpectralModelǁtheta__mutmut_4",
+    ],
+    "finite-difference step floor 1e-12 -> ~1 (step 1e-6 for small values): still accurate to ~1e-9": [
+        "x__central_differences__mutmut_15"
+    ],
+    "divides by (x * 0 + 1) = 1, or by ones, instead of multiplying: identical for finite values": [
+        "xǁPowerLawSpectralModelǁ_dnde_jac_t__mutmut_8",
+        "xǁPowerLawSpectralModelǁ_integral_and_jac_t__mutmut_26",
+        "xǁPowerLawSpectralModelǁ_integral_jac_t__mutmut_24",
+        "xǁLogParabolaSpectralModelǁ_dnde_jac_t__mutmut_6",
+        "xǁExpCutoffPowerLawSpectralModelǁ_dnde_jac_t__mutmut_7",
+        "xǁPowerLawNormSpectralModelǁ_dnde_jac_t__mutmut_3",
+        "xǁConstantSpectralModelǁ_dnde_t__mutmut_2",
+        "xǁConstantSpectralModelǁ_dnde_jac_t__mutmut_2",
+        "xǁConstantSpectralModelǁ_integral_jac_t__mutmut_2",
+        "xǁPowerLawNormSpectralModelǁ__call____mutmut_1",
+    ],
+    "shape of the constant's unit derivative: a scalar 1 that dnde_jacobian broadcasts": [
+        "xǁConstantSpectralModelǁ_dnde_jac_t__mutmut_4"
+    ],
+    "< vs <= at the break energy: both power laws equal A there, and a zero-width part integrates to 0": [
+        "xǁBrokenPowerLawSpectralModelǁ_dnde_t__mutmut_9",
+        "xǁBrokenPowerLawSpectralModelǁ_integral_t__mutmut_19",
+        "xǁBrokenPowerLawSpectralModelǁ_integral_t__mutmut_42",
+        "xǁTemplateSpectralModelǁ_integral_t__mutmut_35",
+    ],
+    "placeholder edges of template segments outside the bin (masked by np.where)": [
+        "xǁTemplateSpectralModelǁ_integral_t__mutmut_55",
+        "xǁTemplateSpectralModelǁ_integral_t__mutmut_62",
+    ],
+    "to_dict(full_output=...) default: the argument is accepted for Gammapy compatibility and ignored": [
+        f"xǁ{c}ǁto_dict__mutmut_1" for c in ("SpectralModel", "TemplateSpectralModel", "ScaleSpectralModel")
+    ]
+    + ["xǁCompoundSpectralModelǁto_dict__mutmut_1"],
+    "registry lookup instead of cls for a class's own tag: the registry maps each tag to the class declaring it": [
+        "xǁSpectralModelǁfrom_dict__mutmut_15",
+        "xǁSpectralModelǁfrom_dict__mutmut_18",
+    ],
+    "base _integral_jac_t: no model with an analytic integral and analytic dnde derivatives uses it": [
+        "xǁSpectralModelǁ_integral_jac_t__mutmut_1"
+    ],
+}
 EQUIVALENT.update({_S + name: why for why, names in _SPECTRAL_EQUIVALENT.items() for name in names})
 
 _K = "xspec_ds.ops.stack."
