@@ -94,3 +94,15 @@ def test_compute_under_a_distributed_client_persists_then_shows_its_progress(mon
     out = xs.stack(_obs(dss).chunk({"obs": 2}), compute=True)  # no progress: persist and compute only
     assert calls == ["persist"]
     np.testing.assert_array_equal(out["counts"].values, reference_stack(dss)["counts"])
+
+
+def test_lazy_result_declares_the_dtypes_it_computes():
+    """Before computing, the lazy stack's arrays carry the dtypes of the eager result (float sums,
+    bool masks), so code inspecting the lazy Dataset sees the right types."""
+    dss = make_list(34, 5)
+    lazy = xs.stack(_obs(dss).chunk({"obs": 2}))
+    eager = xs.stack(_obs(dss))
+    for v in eager.data_vars:
+        assert lazy[v].dtype == eager[v].dtype, v
+        assert lazy[v].compute().dtype == eager[v].dtype, v
+    assert lazy["mask_safe"].dtype == bool and lazy["counts"].dtype == float
