@@ -123,6 +123,20 @@ _SPECTRAL_EQUIVALENT = {
         "xǁSpectralModelǁtheta__mutmut_2",
         "xǁSpectralModelǁtheta__mutmut_4",
     ],
+    "dtype=float64 dropped on theta or energies: _expand converts the parameter rows to float64, and "
+    "every formula with parameters combines the energies with them first (float64 arithmetic)": [
+        *(f"xǁSpectralModelǁdnde_kernel__mutmut_{k}" for k in (3, 5)),
+        *(f"xǁSpectralModelǁdnde_jacobian__mutmut_{k}" for k in (3, 5, 27, 29)),
+        *(f"xǁSpectralModelǁintegral_and_jacobian__mutmut_{k}" for k in (3, 5)),
+    ],
+    "nodes dropped in the power law's fallback: its integrals are analytic and ignore them": [
+        "xǁPowerLawSpectralModelǁ_integral_and_jac_t__mutmut_16",
+        "xǁPowerLawSpectralModelǁ_integral_and_jac_t__mutmut_21",
+    ],
+    "errstate(invalid) in the ECPL Jacobian: no invalid operation for lambda >= 0 (0 ** negative is "
+    "a division by zero, ignored); log_le: at lambda E = 0 both branches give log(1) = 0": [
+        *(f"xǁExpCutoffPowerLawSpectralModelǁ_dnde_jac_t__mutmut_{k}" for k in (21, 23, 35)),
+    ],
     "finite-difference step floor 1e-12 -> ~1 (step 1e-6 for small values): still accurate to ~1e-9": [
         "x__central_differences__mutmut_15"
     ],

@@ -31,6 +31,7 @@ LO, HI = EDGES[:-1], EDGES[1:]
 GAP_LO = np.array([0.1, 0.5, 2.0, 10.0])  # bins with gaps: no shared edges
 GAP_HI = np.array([0.3, 1.0, 5.0, 60.0])
 E = np.array([0.15, 0.7, 1.0, 2.5, 9.0, 40.0])
+DNDE = "cm-2 s-1 TeV-1"
 
 # (index, amplitude, reference): far from 1, exactly 1, series range, expm1 range, < 1, steep
 PL_ROWS = np.array(
@@ -70,7 +71,9 @@ def _rows_shapes(rows):
     return [(rows, lambda a: a), (rows[:, None, :], lambda a: a[:, None])]
 
 
-@pytest.mark.parametrize("select", [slice(None), [0, 3, 4, 5], [1, 2], [0, 2]], ids=["mixed", "far", "near", "pair"])
+@pytest.mark.parametrize(
+    "select", [slice(None), [0, 4, 5], [0, 3, 4, 5], [1, 2], [0, 2]], ids=["mixed", "far", "far+expm1", "near", "pair"]
+)
 @pytest.mark.parametrize("edges", ["contiguous", "gaps"])
 @pytest.mark.parametrize("layout", [0, 1], ids=["K,P", "K,1,P"])
 def test_power_law_integral_rows_match_quad(select, edges, layout):
@@ -137,6 +140,12 @@ def test_float32_inputs_are_computed_in_float64():
     assert_close(model.integral_kernel(theta32, LO, HI), flux_ref, rtol=1e-11)
     assert_close(model.integral_jacobian(theta32, LO, HI)[:, 1], flux_ref / t[:, 1:2], rtol=1e-11)
     assert_close(model.integral_and_jacobian(theta32, LO, HI)[0], flux_ref, rtol=1e-11)
+    # the template interpolates in log E: float32 energies must not be logged in float32
+    template = xs.TemplateSpectralModel(energy=[0.1, 1.0, 100.0] * u.TeV, values=[1e-9, 1e-11, 1e-16] * u.Unit(DNDE))
+    log_e, log_v = np.log([0.1, 1.0, 100.0]), np.log([1e-9, 1e-11, 1e-16])
+    out = template.dnde_kernel(np.empty(0), e32)
+    assert out.dtype == np.float64
+    assert_close(out, np.exp(np.interp(np.log(e), log_e, log_v)), rtol=1e-13)
     # and the Quantity interface: float32 energies in TeV
     m = xs.PowerLawSpectralModel(index=2.3, amplitude="2e-11 cm-2 s-1 TeV-1")
     val = m(e32 * u.TeV)
