@@ -320,6 +320,8 @@ def test_current_value_integral_and_numeric_jacobians_use_the_given_nodes():
     lp = xs.LogParabolaSpectralModel(amplitude="3e-12 cm-2 s-1 TeV-1", reference="2 TeV", alpha=2.3, beta=0.25)
     t = (3e-12, 2.0, 2.3, 0.25)
     assert_close(lp._integral(LO, HI, nodes), nodes.integrate(_lp(t, nodes.energy)[0]), rtol=1e-13)
+    d_alpha = nodes.integrate(_lp(t, nodes.energy)[1][2])  # the dataset's gradient row of alpha
+    assert_close(lp._integral_deriv(LO, HI, [lp.alpha], nodes)[0], d_alpha, rtol=1e-12)
 
     def sbpl(t, e):
         i1, i2, a, eb, r, beta = t
