@@ -70,9 +70,20 @@ MODULES = {
     "spectral": ("xspec_ds/models/spectral.py", ["tests/models"]),
     "stack": (
         "xspec_ds/ops/stack.py",
-        ["tests/ops/test_stack.py", "tests/ops/test_stack_reference.py", "tests/ops/test_stack_rules.py"],
+        [
+            "tests/ops/test_stack.py",
+            "tests/ops/test_stack_reference.py",
+            "tests/ops/test_stack_rules.py",
+            "tests/ops/test_stack_lazy.py",
+            "tests/ops/test_stack_meta.py",
+            "tests/ops/test_stack_inputs.py",
+            "tests/io/test_lazy.py::test_open_mfdataset_stack_equals_in_memory",  # the open_mfdataset graph
+        ],
     ),
 }
+
+# modules whose tests compute dask graphs: mutmut workers must not fork from a process that ran them
+FORK_SERVER = {"stack"}
 
 # mutant name -> why no test can kill it (reviewed by hand; see `mutmut show <name>`)
 _ONE_OF_TWO = (
@@ -202,47 +213,156 @@ EQUIVALENT.update(
 )
 _S = "xspec_ds.models.spectral."
 _SPECTRAL_EQUIVALENT = {
-    "the fast/expm1 branch switch of _pl_integral: both branches are exact formulas (rounding only)": [
-        "x__pl_integral__mutmut_6",
-        "x__pl_integral__mutmut_7",
-        "x__pl_integral__mutmut_39",
+    "< vs <= (or a threshold moved up) at the switch between two exact forms of the same integral or "
+    "derivative (plain difference / expm1 form / series): all accurate there, rounding only": [
+        *(f"x__pl_integral__mutmut_{k}" for k in (7, 8, 13, 45, 46, 57, 91, 146)),
+        *(f"x__pl_unit_and_dindex__mutmut_{k}" for k in (9, 10)),
+        *(f"x__pl_integral_dindex__mutmut_{k}" for k in (17, 92, 125)),
     ],
-    "errstate in _pl_integral: no division by zero or invalid value for positive edges": [
-        f"x__pl_integral__mutmut_{k}" for k in (23, 24, 25, 26)
+    "batch shortcut skipped (edge powers, row split, closed-form pair): the per-bin or "
+    "element-by-element branch evaluates the same formulas on the same values": [
+        *(f"x__pl_integral__mutmut_{k}" for k in (16, 19, 20, 47, 50)),
+        *(f"x__split_rows__mutmut_{k}" for k in (1, 3, 6, 7, 8, 9, 10)),
+        *(f"x__contiguous__mutmut_{k}" for k in (2, 4, 5, 6, 7, 8, 9, 12, 13, 14, 17, 18, 19)),
+        *(f"x__edge_powers__mutmut_{k}" for k in (4, 5, 9, 12, 13)),
+        *(f"x__pl_unit_and_dindex__mutmut_{k}" for k in (1, 11, 14, 15)),
+        *(f"x__pl_integral_dindex__mutmut_{k}" for k in (10, 13, 14, 46, 49, 55)),
+        *(f"xǁPowerLawSpectralModelǁ_integral_and_jac_t__mutmut_{k}" for k in (2, 5, 6)),
+    ],
+    "_combine_rows is called only for batches with both kinds of rows": ["x__combine_rows__mutmut_6"],
+    "errstate in _pl_integral: with positive edges there is no division by zero or invalid value": [
+        f"x__pl_integral__mutmut_{k}" for k in (130, 131, 132, 133)
     ],
     "placeholder divisor in the np.where branch that is discarded (or divides by g = 1)": [
-        f"x__pl_integral__mutmut_{k}" for k in (48, 55, 56)
+        f"x__pl_integral__mutmut_{k}" for k in (155, 162, 163)
     ],
-    "series/closed-form switch of _pl_integral_dindex at |g| = 1e-3: both accurate there": [
-        "x__pl_integral_dindex__mutmut_11"
+    "np.broadcast(l1, l2) -> one of them: prim starts as zeros and broadcasts in the first sum": [
+        f"x__pl_integral_dindex__mutmut_{k}" for k in (129, 130, 131, 132)
     ],
-    "np.broadcast(l1, l2) -> one of them: l1 and l2 always have the same shape": [
-        f"x__pl_integral_dindex__mutmut_{k}" for k in (15, 16, 17, 18)
+    "13 instead of 12 series terms: the 13th is below 1e-30 relative for |1 - index| < 1e-3": [
+        "x__pl_integral_dindex__mutmut_136",
+        "x__pl_integral_dindex_series__mutmut_6",
     ],
-    "13 instead of 12 series terms: more accurate, same to rounding": ["x__pl_integral_dindex__mutmut_22"],
+    "dtype=float64 dropped where the input is already float64 (expanded parameter rows, Python floats)": [
+        "x__expand__mutmut_5",
+        "x__expand__mutmut_7",
+        "x__split_rows__mutmut_19",
+        "x__split_rows__mutmut_21",
+        "x__central_differences__mutmut_3",
+        "x__central_differences__mutmut_5",
+        "xǁSpectralModelǁtheta__mutmut_2",
+        "xǁSpectralModelǁtheta__mutmut_4",
+    ],
+    "dtype=float64 dropped on theta or energies: _expand converts the parameter rows to float64, and "
+    "every formula with parameters combines the energies with them first (float64 arithmetic)": [
+        *(f"xǁSpectralModelǁdnde_kernel__mutmut_{k}" for k in (3, 5)),
+        *(f"xǁSpectralModelǁdnde_jacobian__mutmut_{k}" for k in (3, 5, 27, 29)),
+        *(f"xǁSpectralModelǁintegral_and_jacobian__mutmut_{k}" for k in (3, 5)),
+        *(f"xǁSpectralModelǁintegral_kernel__mutmut_{k}" for k in (3, 5)),
+        *(f"xǁSpectralModelǁintegral_jacobian__mutmut_{k}" for k in (3, 5)),
+    ],
+    "nodes dropped in the power law's fallback: its integrals are analytic and ignore them": [
+        "xǁPowerLawSpectralModelǁ_integral_and_jac_t__mutmut_16",
+        "xǁPowerLawSpectralModelǁ_integral_and_jac_t__mutmut_21",
+    ],
+    "errstate(invalid) in the ECPL Jacobian: no invalid operation for lambda >= 0 (0 ** negative is "
+    "a division by zero, ignored); log_le: at lambda E = 0 both branches give log(1) = 0": [
+        *(f"xǁExpCutoffPowerLawSpectralModelǁ_dnde_jac_t__mutmut_{k}" for k in (21, 23, 35, 44, 46)),
+    ],
+    "d/dalpha of the ECPL at lambda E = 0: the factor (lambda E)^alpha is 0 for alpha > 0, so the "
+    "value put in place of log(lambda E) there does not matter": [
+        "xǁExpCutoffPowerLawSpectralModelǁ_dnde_jac_t__mutmut_47",
+    ],
+    "finite-difference step floor 1e-12 -> ~1 (step 1e-6 for small values): still accurate to ~1e-9": [
+        "x__central_differences__mutmut_15"
+    ],
+    "divides by (x * 0 + 1) = 1, or by ones, instead of multiplying: identical for finite values": [
+        "xǁPowerLawSpectralModelǁ_dnde_jac_t__mutmut_8",
+        "xǁPowerLawSpectralModelǁ_integral_and_jac_t__mutmut_26",
+        "xǁPowerLawSpectralModelǁ_integral_jac_t__mutmut_24",
+        "xǁLogParabolaSpectralModelǁ_dnde_jac_t__mutmut_6",
+        "xǁExpCutoffPowerLawSpectralModelǁ_dnde_jac_t__mutmut_7",
+        "xǁPowerLawNormSpectralModelǁ_dnde_jac_t__mutmut_3",
+        "xǁConstantSpectralModelǁ_dnde_t__mutmut_2",
+        "xǁConstantSpectralModelǁ_dnde_jac_t__mutmut_2",
+        "xǁConstantSpectralModelǁ_integral_jac_t__mutmut_2",
+        "xǁPowerLawNormSpectralModelǁ__call____mutmut_1",
+    ],
+    "shape of the constant's unit derivative: a scalar 1 that dnde_jacobian broadcasts": [
+        "xǁConstantSpectralModelǁ_dnde_jac_t__mutmut_4"
+    ],
     "< vs <= at the break energy: both power laws equal A there, and a zero-width part integrates to 0": [
-        "xǁBrokenPowerLawSpectralModelǁ_dnde__mutmut_12",
-        "xǁBrokenPowerLawSpectralModelǁ_integral__mutmut_28",
-        "xǁBrokenPowerLawSpectralModelǁ_integral__mutmut_51",
-        "xǁTemplateSpectralModelǁ_integral__mutmut_35",
+        "xǁBrokenPowerLawSpectralModelǁ_dnde_t__mutmut_9",
+        "xǁBrokenPowerLawSpectralModelǁ_integral_t__mutmut_19",
+        "xǁBrokenPowerLawSpectralModelǁ_integral_t__mutmut_42",
+        "xǁTemplateSpectralModelǁ_integral_t__mutmut_35",
     ],
     "placeholder edges of template segments outside the bin (masked by np.where)": [
-        "xǁTemplateSpectralModelǁ_integral__mutmut_55",
-        "xǁTemplateSpectralModelǁ_integral__mutmut_62",
+        "xǁTemplateSpectralModelǁ_integral_t__mutmut_55",
+        "xǁTemplateSpectralModelǁ_integral_t__mutmut_62",
     ],
-    "cached quadrature nodes dropped: the model builds the same nodes itself": [
-        "xǁScaleSpectralModelǁ_integral__mutmut_7",
-        "xǁScaleSpectralModelǁ_integral__mutmut_10",
-        *(f"xǁCompoundSpectralModelǁ_integral__mutmut_{k}" for k in (8, 11, 14, 17, 21, 25)),
-        *(f"xǁSpectralModelǁ_integral_deriv__mutmut_{k}" for k in (21, 24, 30, 33)),
-        "xǁPowerLawSpectralModelǁ_integral_deriv__mutmut_54",
-        "xǁPowerLawSpectralModelǁ_integral_deriv__mutmut_59",
+    "to_dict(full_output=...) default: the argument is accepted for Gammapy compatibility and ignored": [
+        f"xǁ{c}ǁto_dict__mutmut_1" for c in ("SpectralModel", "TemplateSpectralModel", "ScaleSpectralModel")
+    ]
+    + ["xǁCompoundSpectralModelǁto_dict__mutmut_1"],
+    "registry lookup instead of cls for a class's own tag: the registry maps each tag to the class declaring it": [
+        "xǁSpectralModelǁfrom_dict__mutmut_15",
+        "xǁSpectralModelǁfrom_dict__mutmut_18",
     ],
-    "finite-difference step floor 1e-12 -> ~1 (step 1e-6 for tiny values): still accurate to ~1e-9": [
-        "xǁSpectralModelǁ_integral_deriv__mutmut_15"
+    "base _integral_jac_t: no model with an analytic integral and analytic dnde derivatives uses it": [
+        "xǁSpectralModelǁ_integral_jac_t__mutmut_1"
     ],
 }
 EQUIVALENT.update({_S + name: why for why, names in _SPECTRAL_EQUIVALENT.items() for name in names})
+
+_K = "xspec_ds.ops.stack."
+_STACK_EQUIVALENT = {
+    "einsum subscripts in upper case: the same labels, the same contraction": ["x__edisp_numerator__mutmut_16"],
+    "bool.astype(None) is float64, numpy's default": ["x__edisp_numerator__mutmut_21"],
+    "zip(..., strict=) changed or dropped: both sequences are built from the same names": [
+        *(f"x__block_partials__mutmut_{k}" for k in (5, 8, 9)),
+        *(f"x__common_source__mutmut_{k}" for k in (4, 7, 8)),
+    ],
+    "_common_source only chooses between two graphs computing the same partial sums (scheduling "
+    "only), and with the installed dask (2026.8: graph tasks are Task objects, not tuples) it never "
+    "matches and returns None, as these mutants do": [
+        f"x__common_source__mutmut_{k}"
+        for k in (1, 9, 10, 11, 12, 13, 14, 15, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31)
+    ],
+    "_dict_partials is reached only when _common_source matches, never with the installed dask": [
+        f"x__dict_partials__mutmut_{k}" for k in (1, 2, 3)
+    ],
+    "placeholder divisor of a row that np.where discards": ["x__finalize_partials__mutmut_30"],
+    "index of the first dataset in _check_axes' reference edges: it only labels an error that cannot "
+    "occur there (the first dataset's edges were read already)": ["x__check_axes__mutmut_126"],
+    "fill arrays of a missing variable in float64 instead of its dtype: masks are reduced with any() "
+    "and used through np.where / astype(float64), sums are float64 anyway": [
+        "x__gather__mutmut_125",
+        "x__gather__mutmut_127",
+    ],
+    "compute() of an in-memory coordinate returns an equal Variable": ["x__gather__mutmut_48"],
+    "a copy of the first dataset's empty model list instead of None: the stacked dataset has no models either way": [
+        "x_stack__mutmut_37"
+    ],
+    "shape of the empty template array of an obs-dim input: only its dims and attrs are used": [
+        "x__obs_arrays__mutmut_33"
+    ],
+    "aggregation-tree task keys numbered i / 8 instead of i // 8: still distinct keys, same graph": [
+        "x__reduce_lazy__mutmut_65"
+    ],
+    "k <= len(lines) in _split_ecsv: an ECSV text always has its column-name line after the '#' header, "
+    "so the loop stops before the end": ["x__split_ecsv__mutmut_7"],
+    "guard of _reduce_lazy: every array has the obs axis first with the same length (built so), "
+    "so neither 'or' nor 'and' ever returns None": ["x__reduce_lazy__mutmut_9"],
+    "name dropped in stack_in_place: stack_xarray keeps the first dataset's attrs, whose name is the dataset's name": [
+        "x_stack_in_place__mutmut_3",
+        "x_stack_in_place__mutmut_5",
+    ],
+    "the GTI pair is not deleted before the update: xarray replaces both variables (new length) in one update": [
+        "x_replace_contents__mutmut_4"
+    ],
+}
+EQUIVALENT.update({_K + name: why for why, names in _STACK_EQUIVALENT.items() for name in names})
 
 COPY_ITEMS = ("xspec_ds", "tests", "setup.cfg", "pyproject.toml", "README.md")
 
@@ -270,6 +390,11 @@ def prepare(workdir: Path, module: str) -> Path:
         # event-loop thread is gone there); the computations they check are also run in memory
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not slow", "-x", "-q", '
         '"-k", "not local_cluster and not on_cluster"]',
+        # FORK_SERVER modules: workers fork from a server that has only collected the tests. Forked
+        # from mutmut's main process (which ran them), a worker inherits dask's thread pool without
+        # its threads and deadlocks on any compute(), so surviving mutants of dask-tested code were
+        # counted as timeouts (= killed). Plain fork is faster where the tests compute no dask graph.
+        f'process_isolation = "{"forkserver" if module in FORK_SERVER else "fork"}"',
         "",
     ]
     with open(dest / "pyproject.toml", "a") as f:

@@ -302,7 +302,7 @@ def test_property_slice_then_stack_equals_stack_then_slice(c, data):
 # ------------------------------------------------------------------------------------------------
 # vectorised == sequential, input forms, in-place and accessor paths
 # ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("K", [2, 17, 1000])
+@pytest.mark.parametrize("K", [2, 17, pytest.param(1000, marks=pytest.mark.slow)])  # slow: skipped by mutation runs
 def test_vectorised_stack_equals_successive_in_place_stacks(K):
     rng = np.random.default_rng(K)
     er, et = random_edges(rng, 4), random_edges(rng, 5)

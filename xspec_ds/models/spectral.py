@@ -272,9 +272,6 @@ class SpectralModel:
             return
         super().__setattr__(name, value)
 
-    def _pv(self, name: str) -> float:
-        return self.__dict__["_p_" + name].canonical
-
     def _t(self) -> tuple:
         """Current canonical parameter values, in the order of `parameters` (Python floats)."""
         return tuple(p.canonical for p in self._parameters)
@@ -407,14 +404,12 @@ class SpectralModel:
         the parameter array), converted from canonical units to each parameter's value unit.
         """
         jac = self._integral_jac_t(self._t(), emin, emax, nodes)
-        positions: dict = {}
-        for i, q in enumerate(self._parameters):
-            positions.setdefault(id(q), []).append(i)
-        out = np.empty((len(params),) + np.shape(emin))
+        position = {id(q): i for i, q in enumerate(self._parameters)}  # `Parameters` holds each object once
+        out = np.zeros((len(params),) + np.shape(emin))  # a parameter not of this model: 0
         for k, par in enumerate(params):
-            pos = positions.get(id(par), ())
-            row = jac[pos[0]] if len(pos) == 1 else sum((jac[i] for i in pos), np.zeros(np.shape(emin)))
-            out[k] = row * par._scale_to_canonical
+            i = position.get(id(par))
+            if i is not None:
+                out[k] = jac[i] * par._scale_to_canonical
         return out
 
     # algebra ----------------------------------------------------------------------------
@@ -466,7 +461,9 @@ class SpectralModel:
         """Plot the model between ``energy_bounds`` (see `xspec_ds.plotting`)."""
         from ..plotting import plot_spectral_model
 
-        return plot_spectral_model(self, energy_bounds, ax=ax, sed_type=sed_type, n_points=n_points, **kwargs)
+        return plot_spectral_model(
+            self, energy_bounds, ax=ax, sed_type=sed_type, energy_power=energy_power, n_points=n_points, **kwargs
+        )
 
     # covariance of the parameters (set by `xspec_ds.Fit`) ------------------------------------
     @property
@@ -667,7 +664,8 @@ class ExpCutoffPowerLawSpectralModel(SpectralModel):
     def _dnde_jac_t(self, t, energy):
         """With ``u = (lambda E)^alpha``: ``d/dindex = -ln(E/E0) dnde``, ``d/dA = dnde/A``,
         ``d/dE0 = index dnde / E0``, ``d/dlambda = -alpha u dnde / lambda`` (written
-        ``-alpha lambda^(alpha-1) E^alpha dnde``, finite at lambda = 0) and
+        ``-alpha lambda^(alpha-1) E^alpha dnde``; at lambda = 0 its limit: ``-E dnde`` for
+        alpha = 1, 0 for alpha > 1, and 0 in place of the divergent value for alpha < 1) and
         ``d/dalpha = -u ln(lambda E) dnde`` (0 where ``lambda E = 0``)."""
         index, amplitude, reference, lambda_, alpha = t
         le = lambda_ * energy
@@ -676,7 +674,10 @@ class ExpCutoffPowerLawSpectralModel(SpectralModel):
         dnde = amplitude * unit
         with np.errstate(divide="ignore", invalid="ignore"):
             log_le = np.where(le > 0, np.log(np.where(le > 0, le, 1.0)), 0.0)
-            d_lambda = -alpha * np.where(lambda_ != 0, lambda_ ** (alpha - 1), 0.0) * energy**alpha * dnde
+            # 0 ** 0 = 1 (alpha = 1: the derivative at lambda = 0 is -E dnde, not 0), 0 ** (> 0) = 0
+            d_lambda = (
+                -alpha * np.where((lambda_ != 0) | (alpha >= 1), lambda_ ** (alpha - 1), 0.0) * energy**alpha * dnde
+            )
         return [
             -np.log(energy / reference) * dnde,
             unit,
