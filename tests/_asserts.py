@@ -44,3 +44,17 @@ def assert_close(actual, desired, rtol: float = 1e-12, atol: float = 0.0, err_ms
 def close(actual, desired, rtol: float = 1e-12, atol: float = 0.0) -> np.ndarray:
     """Element-wise ``np.isclose`` with ``atol=0`` by default (boolean array)."""
     return np.isclose(actual, desired, rtol=rtol, atol=atol)
+
+
+def assert_gradient_is_central_difference(ds, params, rtol: float) -> None:
+    """``ds._stat_gradient(params)`` (the adjoint fold) equals central differences of
+    ``ds.stat_sum()`` with steps of 1e-6 of each value; the parameters are left as found."""
+    stat, grad = ds._stat_gradient(params)
+    for k, p in enumerate(params):
+        v0, h = p.value, 1e-6 * abs(p.value)
+        p.value = v0 + h
+        up = ds.stat_sum()
+        p.value = v0 - h
+        down = ds.stat_sum()
+        p.value = v0
+        assert_close(grad[k] * v0, (up - down) / (2 * h) * v0, rtol=rtol, atol=1e-8 * abs(stat))

@@ -703,9 +703,7 @@ class SpectrumDataset:
         if exposure is None:
             raise ValueError(f"dataset {self.name!r} has no exposure: cannot predict signal counts")
         stat, g, info, _ = likelihood.stat_grad_fisher(record, flux, dflux, exposure, edisp, data, mask)
-        scatter = np.zeros((len(rows), n))  # Jacobian row r -> parameter rows[r] (a parameter may repeat)
-        scatter[np.arange(len(rows)), rows] = 1.0
-        return float(stat), g @ scatter, scatter.T @ info @ scatter
+        return (float(stat), *likelihood.on_parameters(g, info, rows, n))
 
     def _background_model_gradient(self, index: dict, w: np.ndarray, grad: np.ndarray) -> None:
         """Add ``sum_j w_j background_j d factor_j / d p`` for free background-model parameters

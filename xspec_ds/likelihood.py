@@ -29,7 +29,16 @@ import numpy as np
 from . import forward
 from .stats import Statistic, get_statistic
 
-__all__ = ["predict", "stat_array", "stat_sum", "stat_grad", "stat_grad_fisher", "fisher", "masked_sum"]
+__all__ = [
+    "predict",
+    "stat_array",
+    "stat_sum",
+    "stat_grad",
+    "stat_grad_fisher",
+    "fisher",
+    "masked_sum",
+    "on_parameters",
+]
 
 
 def predict(flux: np.ndarray, exposure: np.ndarray, edisp) -> np.ndarray:
@@ -207,3 +216,12 @@ def stat_grad_fisher(
     grad = np.matmul(jac, w[..., :, None])[..., 0]
     info = np.matmul(jac * weight[..., None, :], np.swapaxes(jac, -1, -2))
     return stat, grad, info, w
+
+
+def on_parameters(grad: np.ndarray, info: np.ndarray, rows, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient ``(R,)`` and information ``(R, R)`` of Jacobian rows as ``(n,)`` and ``(n, n)`` arrays
+    of the fit's parameters; row ``r`` belongs to parameter ``rows[r]`` (a parameter used by two
+    models owns two rows, whose terms add)."""
+    scatter = np.zeros((len(rows), n))
+    scatter[np.arange(len(rows)), rows] = 1.0
+    return grad @ scatter, scatter.T @ info @ scatter

@@ -111,11 +111,6 @@ class _Objective:
         self._last_fisher = (self._last[0], stat, grad, info)
         return stat, grad.copy(), info.copy()
 
-    def supports_fisher(self) -> bool:
-        if self._joint is None:
-            self._joint = JointLikelihood(self.datasets)
-        return self._joint.supports_fisher(self.params)
-
     def fun(self, x: np.ndarray) -> float:
         """The statistic alone (one fold per dataset; the latest full evaluation if at ``x``)."""
         last = self._last
@@ -315,15 +310,13 @@ class Fit:
     def optimize(self, datasets) -> OptimizeResult:
         datasets = _as_datasets(datasets)
         for d in datasets:  # in-place edits of a sparse or banded kernel since the last fit
-            getattr(d, "_refresh_kernels", lambda: None)()
+            d._refresh_kernels()
         params = self._free(datasets)
         obj = _Objective(datasets, params)
         x0 = obj.x0()
         scoring = self.backend == "scipy" and self.optimize_opts.get("method", "auto") == "auto"
-        if scoring and obj.supports_fisher():  # the scoring's first evaluation doubles as the check
-            stat0 = obj.fun_grad_fisher(x0)[0]
-        else:
-            stat0 = obj.fun(x0)
+        first = obj.fun_grad_fisher(x0) if scoring else None  # the scoring's first evaluation doubles as the check
+        stat0 = first[0] if first is not None else obj.fun(x0)
         if not np.isfinite(stat0):
             raise ValueError("the statistic is not finite at the starting parameters")
         hessian = None
@@ -550,7 +543,7 @@ def _scipy_optimize(obj: _Objective, x0: np.ndarray, opts: dict):
     if method not in ("auto", "lbfgsb"):
         raise ValueError(f"unknown scipy fit method {method!r}; use 'auto' or 'lbfgsb'")
     scored = False
-    if method == "auto" and obj.supports_fisher():
+    if method == "auto":
         x, scored, msg = _fisher_scoring(obj, x0, lo, hi, opts)
         if not scored and np.all(np.isfinite(x)) and np.isfinite(obj.fun(x)):
             x0 = x  # L-BFGS-B goes on from the best point reached

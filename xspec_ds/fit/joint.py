@@ -75,9 +75,7 @@ class _Group:
         stat, g, info, _ = likelihood.stat_grad_fisher(
             self.record, flux, dflux, self.exposure, self.edisp, self.data, self.mask
         )
-        scatter = np.zeros((len(rows), n))
-        scatter[np.arange(len(rows)), rows] = 1.0
-        return float(np.sum(stat)), g.sum(axis=0) @ scatter, scatter.T @ info.sum(axis=0) @ scatter
+        return (float(np.sum(stat)), *likelihood.on_parameters(g.sum(axis=0), info.sum(axis=0), rows, n))
 
 
 def _group_key(d, inputs):
@@ -152,11 +150,7 @@ class JointLikelihood:
         for g in self.groups:
             total += g.stat_value(cache)
         for d in self.singles:
-            method = getattr(d, "_stat_value", None)
-            if method is not None:
-                total += method(cache=cache, fold_cache=self.fold_cache)
-            else:
-                total += d._stat_gradient([], cache=cache)[0]
+            total += d._stat_value(cache=cache, fold_cache=self.fold_cache)
         return total
 
     def stat_grad_fisher(self, params):
@@ -166,24 +160,12 @@ class JointLikelihood:
         cache: dict | None = {} if len(self.groups) + len(self.singles) > 1 else None
         n = len(params)
         total, grad, info = 0.0, np.zeros(n), np.zeros((n, n))
-        for g in self.groups:
-            s, gr, inf = g.stat_grad_fisher(params, index, cache)
-            total, grad, info = total + s, grad + gr, info + inf
-        for d in self.singles:
-            method = getattr(d, "_stat_grad_fisher", None)
-            out = None if method is None else method(params, cache=cache)
+        for d in self.singles:  # first: one without information ends the call before any group folds
+            out = d._stat_grad_fisher(params, cache=cache)
             if out is None:
                 return None
             total, grad, info = total + out[0], grad + out[1], info + out[2]
+        for g in self.groups:
+            s, gr, inf = g.stat_grad_fisher(params, index, cache)
+            total, grad, info = total + s, grad + gr, info + inf
         return total, grad, info
-
-    def supports_fisher(self, params) -> bool:
-        """Whether every dataset can give the expected information (`stat_grad_fisher`)."""
-        index = {id(p) for p in params}
-        for d in self.singles:
-            if not hasattr(d, "_stat_grad_fisher"):
-                return False
-            bkg = getattr(d, "background_model", None)
-            if bkg is not None and any(id(p) in index for p in bkg.parameters):
-                return False
-        return True
