@@ -772,14 +772,6 @@ def test_stat_gradient_matches_finite_differences(n_reco):
         assert isinstance(ds._hot().edisp, forward.SparseKernel)
     params = [pl.index, pl.amplitude, lp.alpha, lp.beta, lp.amplitude, bkg.spectral_model.norm]
     pl.index.value, lp.beta.value = 2.3, 0.15  # away from the optimum: a non-trivial gradient
-    stat, grad = ds._stat_gradient(params)
+    stat = ds._stat_gradient(params)[0]
     assert stat == pytest.approx(ds.stat_sum(), rel=1e-13, abs=0)
-    for k, p in enumerate(params):
-        v0, h = p.value, 1e-6 * abs(p.value)
-        p.value = v0 + h
-        up = ds.stat_sum()
-        p.value = v0 - h
-        down = ds.stat_sum()
-        p.value = v0
-        # compare d stat / d ln p (scale-free), so amplitudes of 1e-11 are held to the same standard
-        assert grad[k] * v0 == pytest.approx((up - down) / (2 * h) * v0, rel=2e-5, abs=1e-7 * abs(stat))
+    assert_gradient_is_central_difference(ds, params, rtol=2e-5, atol_stat=1e-7)
